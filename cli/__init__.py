@@ -1,0 +1,1 @@
+"""flirt-admin: the AI Flirt Studio admin CLI."""

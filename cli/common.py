@@ -1,0 +1,109 @@
+"""Shared CLI plumbing: options, settings, output and error handling."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Annotated, Any, NoReturn
+
+import psycopg
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pyworker.db import ApiError
+from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
+
+console = Console()
+err_console = Console(stderr=True)
+
+DbUrl = Annotated[
+    str | None,
+    typer.Option("--db-url", help="PostgreSQL URL (default: $DATABASE_URL).", show_default=False),
+]
+JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one clear line and exit with `code`."""
+    err_console.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def config() -> Config:
+    try:
+        return load_config()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def secrets() -> Secrets:
+    try:
+        return load_secrets()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def db_url(option: str | None) -> str:
+    url = option or secrets().database_url
+    if not url:
+        fail("environment variable DATABASE_URL is not set (or pass --db-url)")
+    return url
+
+
+@contextmanager
+def errors_as_lines() -> Iterator[None]:
+    """Turn domain and database errors into one line and exit code 1."""
+    try:
+        yield
+    except ApiError as exc:
+        fail(f"{exc.code}: {exc.hint} {json.dumps(exc.detail) if exc.detail else ''}".strip())
+    except SettingsError as exc:
+        fail(str(exc))
+    except psycopg.OperationalError as exc:
+        fail(f"database unavailable: {str(exc).strip().splitlines()[0]}")
+    except psycopg.Error as exc:
+        fail(f"database error: {str(exc).strip().splitlines()[0]}")
+
+
+def _jsonable(value: Any) -> Any:
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+def emit(
+    rows: Sequence[dict[str, Any]] | dict[str, Any],
+    as_json: bool,
+    columns: Sequence[str] | None = None,
+    title: str | None = None,
+) -> None:
+    """Print rows as a table (or JSON with --json)."""
+    if as_json:
+        sys.stdout.write(json.dumps(rows, default=str, indent=2) + "\n")
+        return
+    if isinstance(rows, dict):
+        table = Table(title=title, show_header=False)
+        table.add_column("key", style="bold")
+        table.add_column("value")
+        for key, value in rows.items():
+            table.add_row(key, _render(value))
+        console.print(table)
+        return
+    cols = list(columns or (rows[0].keys() if rows else []))
+    table = Table(title=title)
+    for col in cols:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(_render(row.get(c)) for c in cols))
+    console.print(table)
+    if not rows:
+        console.print("(no rows)")
+
+
+def _render(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dict | list):
+        return json.dumps(value, default=str)
+    return str(value)

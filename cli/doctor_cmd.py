@@ -1,0 +1,116 @@
+"""`flirt-admin doctor`: is everything in place?"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import psycopg
+import typer
+
+from cli.common import DbUrl, JsonOut, emit
+from pyworker import migrate as migrations
+from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
+
+CRON_JOBS = [
+    "flirt_daily_reset",
+    "flirt_reap_expired_leases",
+    "flirt_refresh_metrics",
+    "flirt_retention",
+]
+Check = tuple[str, str, str]  # name, ok|warn|fail, detail
+
+
+def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
+    checks: list[Check] = []
+    exts = {r[0] for r in conn.execute("select extname from pg_extension").fetchall()}
+    checks.append(
+        (
+            "extension pg_cron",
+            "ok" if "pg_cron" in exts else "fail",
+            "installed" if "pg_cron" in exts else "not installed in this database",
+        )
+    )
+    pending = [m.path.name for m, ok in migrations.status(conn) if not ok]
+    checks.append(
+        (
+            "migrations",
+            "fail" if pending else "ok",
+            f"pending: {', '.join(pending)}" if pending else "all applied",
+        )
+    )
+    if "pg_cron" in exts:
+        jobs = {r[0] for r in conn.execute("select jobname from cron.job").fetchall()}
+        for job in CRON_JOBS:
+            checks.append(
+                (
+                    f"cron job {job}",
+                    "ok" if job in jobs else "fail",
+                    "scheduled" if job in jobs else "missing: run `flirt-admin config sync`",
+                )
+            )
+    tiers = conn.execute("select count(*) from public.tiers").fetchone()
+    checks.append(
+        (
+            "config synced",
+            "ok" if tiers and tiers[0] else "fail",
+            f"{tiers[0] if tiers else 0} tiers",
+        )
+    )
+    return checks
+
+
+def _key_checks(cfg: Config | None, sec: Secrets) -> list[Check]:
+    def present(name: str, required: bool, why: str) -> Check:
+        ok = bool(getattr(sec, name))
+        return (
+            f"key {name.upper()}",
+            "ok" if ok else ("fail" if required else "warn"),
+            "set" if ok else f"not set: {why}",
+        )
+
+    checks = [present("database_url", True, "worker, API and CLI need it")]
+    jwt_ok = bool(sec.supabase_jwt_secret or sec.supabase_jwks_url)
+    checks.append(
+        (
+            "key SUPABASE_JWT_SECRET or SUPABASE_JWKS_URL",
+            "ok" if jwt_ok else "fail",
+            "set" if jwt_ok else "not set: the API cannot verify users",
+        )
+    )
+    checks.append(present("stripe_secret_key", False, "payments endpoints answer 502"))
+    checks.append(present("stripe_webhook_secret", False, "webhooks are rejected"))
+    if cfg and cfg.ai.provider == "openai":
+        checks.append(present("openai_api_key", True, "ai.provider is openai"))
+    return checks
+
+
+def doctor(db: DbUrl = None, as_json: JsonOut = False) -> None:
+    """Check settings, database, extensions, migrations, cron jobs and keys."""
+    checks: list[Check] = []
+    cfg: Config | None = None
+    try:
+        cfg = load_config()
+        checks.append(("settings", "ok", "config.toml valid"))
+    except SettingsError as exc:
+        checks.append(("settings", "fail", str(exc)))
+    try:
+        sec = load_secrets()
+    except SettingsError as exc:
+        checks.append(("environment", "fail", str(exc)))
+        sec = Secrets.model_construct()
+    url = db or sec.database_url
+    step: Callable[[], list[Check]]
+    if url:
+        try:
+            with psycopg.connect(url, connect_timeout=5) as conn:
+                checks.append(("database connection", "ok", conn.info.host))
+                step = lambda: _db_checks(conn)  # noqa: E731
+                checks.extend(step())
+        except psycopg.Error as exc:
+            checks.append(("database connection", "fail", str(exc).strip().splitlines()[0]))
+    checks.extend(_key_checks(cfg, sec))
+    rows = [{"check": n, "status": s, "detail": d} for n, s, d in checks]
+    emit(rows, as_json, ["check", "status", "detail"], title="doctor")
+    if any(s == "fail" for _, s, _ in checks):
+        raise typer.Exit(1)

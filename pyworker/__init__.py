@@ -1,0 +1,1 @@
+"""AI Flirt Studio backend: worker, AI providers and HTTP API."""

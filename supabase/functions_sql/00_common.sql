@@ -1,0 +1,68 @@
+-- Shared helpers: API errors, settings, the credit day, admin check.
+-- Re-applied on every `db migrate` (CREATE OR REPLACE), like repeatable migrations.
+
+-- Raise an error PostgREST turns into HTTP `status`: message = stable code, detail = JSON.
+create or replace function private.raise_api_error(
+  status integer, code text, detail jsonb default '{}'::jsonb, hint text default null
+) returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  raise exception using
+    errcode = 'PT' || status::text,
+    message = code,
+    detail = coalesce(detail, '{}'::jsonb)::text,
+    hint = coalesce(hint, code);
+end
+$$;
+grant execute on function private.raise_api_error(integer, text, jsonb, text) to authenticated, service_role;
+
+-- One run-time setting from app_settings (synced from config.toml).
+create or replace function private.setting(setting_key text) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select s.value from public.app_settings s where s.key = setting_key
+$$;
+grant execute on function private.setting(text) to authenticated, service_role;
+
+-- The credit day containing `at`: local date in reset.timezone of at - reset.hour hours.
+create or replace function private.credit_day(at timestamptz default now()) returns date
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select ((at - make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer))
+          at time zone (private.setting('reset_timezone') #>> '{}'))::date
+$$;
+grant execute on function private.credit_day(timestamptz) to authenticated, service_role;
+
+-- The first instant at which the credit day is later than `day`.
+create or replace function private.next_reset_at(day date) returns timestamptz
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- local midnight after `day`, plus reset.hour, read in reset.timezone
+  select ((day + 1)::timestamp at time zone (private.setting('reset_timezone') #>> '{}'))
+         + make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer)
+$$;
+grant execute on function private.next_reset_at(date) to authenticated, service_role;
+
+-- True when the caller's JWT belongs to an admin user (used by policies and admin RPCs).
+create or replace function private.is_admin() returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select exists (
+    select 1 from public.users u where u.id = (select auth.uid()) and u.role = 'admin'
+  )
+$$;
+grant execute on function private.is_admin() to authenticated, service_role;

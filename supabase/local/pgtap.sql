@@ -1,0 +1,2 @@
+-- Local stack only: pgTAP for the SQL test suite.
+create extension if not exists pgtap with schema extensions;

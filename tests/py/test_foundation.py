@@ -1,0 +1,142 @@
+"""Foundation: migrations, signup, settings and the PostgREST call path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from pyworker.migrate import migrate, status
+from pyworker.settings import SettingsError, load_config
+from tests.py.dbtools import TestDatabase, as_role, as_user, balances
+
+
+def test_signup_creates_account_with_default_tier_allowance_and_bonus(db: TestDatabase) -> None:
+    cfg = load_config()
+    user = db.create_user("new@example.test")
+    row = balances(db, user)
+    tier = cfg.tiers[cfg.signup.default_tier]
+    assert row["tier"] == cfg.signup.default_tier == "pro"
+    assert row["daily_credits"] == tier.daily_credits
+    assert row["purchased_credits"] == cfg.signup.bonus_credits
+    ledger = db.fetchall(
+        "select kind, daily_delta, purchased_delta, balance_after"
+        " from credits_transactions where user_id = %s",
+        [user],
+    )
+    assert ledger == [
+        {
+            "kind": "signup_bonus",
+            "daily_delta": tier.daily_credits,
+            "purchased_delta": cfg.signup.bonus_credits,
+            "balance_after": tier.daily_credits + cfg.signup.bonus_credits,
+        }
+    ]
+
+
+def test_second_migrate_changes_nothing(db: TestDatabase) -> None:
+    def snapshot() -> list[dict[str, object]]:
+        return db.fetchall(
+            "select 'm' as k, version as v from supabase_migrations.schema_migrations"
+            " union all select 'f', p.oid::regprocedure::text || md5(p.prosrc) from pg_proc p"
+            " join pg_namespace n on n.oid = p.pronamespace where n.nspname in ('public','private')"
+            " union all select 's', key || value::text from app_settings order by 1, 2"
+        )
+
+    before = snapshot()
+    report = migrate(db.owner_dsn, load_config())
+    assert report.applied == []
+    assert snapshot() == before
+    with db.connect() as conn:
+        assert all(applied for _, applied in status(conn))
+
+
+def test_migrations_run_as_non_superuser_owner(db: TestDatabase) -> None:
+    row = db.fetchone("select rolsuper from pg_roles where rolname = current_user")
+    assert row == {"rolsuper": False}
+    owner = db.fetchone(
+        "select tableowner from pg_tables where tablename = 'users' and schemaname = 'public'"
+    )
+    assert owner == {"tableowner": "postgres"}
+
+
+def test_authenticated_cannot_write_own_credits(db: TestDatabase) -> None:
+    user = db.create_user()
+    with (
+        db.api_connect() as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+        as_user(conn, user),
+    ):
+        conn.execute("update public.users set purchased_credits = 1000000 where id = %s", [user])
+    assert balances(db, user)["purchased_credits"] == load_config().signup.bonus_credits
+
+
+def test_anon_reads_prices_but_no_accounts(db: TestDatabase) -> None:
+    db.create_user()
+    with db.api_connect() as conn:
+        with as_role(conn, "anon"):
+            packs = conn.execute("select id, price_cents from public.credit_packs").fetchall()
+        assert {p["id"] for p in packs} == set(load_config().packs)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(conn, "anon"):
+            conn.execute("select * from public.users")
+
+
+def test_ledger_rows_cannot_be_changed_or_deleted(db: TestDatabase) -> None:
+    user = db.create_user()
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="ledger_append_only"):
+        db.execute(
+            "update credits_transactions set purchased_delta = 999 where user_id = %s", [user]
+        )
+    with pytest.raises(psycopg.errors.InsufficientPrivilege, match="ledger_append_only"):
+        db.execute("delete from credits_transactions where user_id = %s", [user])
+
+
+def test_deleting_auth_user_keeps_anonymised_ledger(db: TestDatabase) -> None:
+    user = db.create_user()
+    with db.connect("supabase_auth_admin") as conn:
+        conn.execute("delete from auth.users where id = %s", [user])
+    assert db.fetchone("select count(*) as n from public.users where id = %s", [user]) == {"n": 0}
+    rows = db.fetchall("select user_id, kind from credits_transactions")
+    assert rows == [{"user_id": None, "kind": "signup_bonus"}]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (('default_tier = "pro"', 'default_tier = "gold"'), "signup.default_tier: unknown tier"),
+        (("cost = 5", "cost = -5"), "actions.short_chat.cost"),
+        (('timezone = "UTC"', 'timezone = "Mars/Olympus"'), "reset.timezone"),
+    ],
+)
+def test_bad_settings_stop_with_one_line_naming_the_key(
+    tmp_path: Path, edit: tuple[str, str], message: str
+) -> None:
+    text = Path("config.toml").read_text().replace(*edit, 1)
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    with pytest.raises(SettingsError, match=message.replace(".", r"\.")) as info:
+        load_config(path)
+    assert "\n" not in str(info.value)
+
+
+def test_cron_database_has_every_job_scheduled(cron_db: TestDatabase) -> None:
+    jobs = {
+        r["jobname"]: r
+        for r in cron_db.fetchall("select jobname, schedule, username from cron.job")
+    }
+    assert set(jobs) >= {
+        "flirt_daily_reset",
+        "flirt_reap_expired_leases",
+        "flirt_refresh_metrics",
+        "flirt_retention",
+    }
+    every = load_config().reset.cron_every_minutes
+    assert jobs["flirt_daily_reset"]["schedule"] == f"*/{every} * * * *"
+    assert jobs["flirt_daily_reset"]["username"] == "postgres"
+    before = cron_db.fetchall("select jobid, jobname, schedule, command from cron.job order by 1")
+    migrate(cron_db.owner_dsn, load_config())
+    assert (
+        cron_db.fetchall("select jobid, jobname, schedule, command from cron.job order by 1")
+        == before
+    )
