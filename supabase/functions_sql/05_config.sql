@@ -1,8 +1,8 @@
 -- Configuration sync: config.toml (as JSON) into the configuration tables.
 
 -- Upsert tiers, action costs, packs and app_settings from the config document.
--- Tiers and actions missing from the config are kept (users and history refer
--- to them); missing actions are disabled and missing packs deactivated.
+-- Rows missing from the config are kept (users, history and payments refer to
+-- them) but retired: tiers and packs become inactive, actions disabled.
 create or replace function private.sync_config(cfg jsonb) returns jsonb
 language plpgsql
 security definer
@@ -11,16 +11,19 @@ as $$
 declare
   v_counts jsonb;
 begin
-  insert into public.tiers (id, name, daily_credits, stripe_price_id, sort_order)
+  insert into public.tiers (id, name, daily_credits, stripe_price_id, sort_order, active)
   select k, v ->> 'name', (v ->> 'daily_credits')::integer,
-         nullif(v ->> 'stripe_price_id', ''), coalesce((v ->> 'sort_order')::integer, 0)
+         nullif(v ->> 'stripe_price_id', ''), coalesce((v ->> 'sort_order')::integer, 0), true
     from jsonb_each(cfg -> 'tiers') as e(k, v)
   on conflict (id) do update
     set name = excluded.name, daily_credits = excluded.daily_credits,
-        stripe_price_id = excluded.stripe_price_id, sort_order = excluded.sort_order
-  where (public.tiers.name, public.tiers.daily_credits, public.tiers.stripe_price_id, public.tiers.sort_order)
+        stripe_price_id = excluded.stripe_price_id, sort_order = excluded.sort_order, active = true
+  where (public.tiers.name, public.tiers.daily_credits, public.tiers.stripe_price_id,
+         public.tiers.sort_order, public.tiers.active)
         is distinct from
-        (excluded.name, excluded.daily_credits, excluded.stripe_price_id, excluded.sort_order);
+        (excluded.name, excluded.daily_credits, excluded.stripe_price_id, excluded.sort_order, true);
+  update public.tiers set active = false
+   where active and not (cfg -> 'tiers') ? id;
 
   insert into public.action_costs (action_type, cost, max_input_chars, enabled)
   select k, (v ->> 'cost')::integer, (v ->> 'max_input_chars')::integer,

@@ -9,7 +9,8 @@ create table public.tiers (
   name text not null check (length(name) between 1 and 100),
   daily_credits integer not null check (daily_credits >= 0),
   stripe_price_id text unique,
-  sort_order integer not null default 0
+  sort_order integer not null default 0,
+  active boolean not null default true
 );
 comment on table public.tiers is 'Subscription tiers and their daily credit allowance.';
 

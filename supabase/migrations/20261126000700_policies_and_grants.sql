@@ -11,15 +11,15 @@ revoke all on all sequences in schema public from anon, authenticated;
 grant all on all tables in schema public to service_role;
 grant usage on all sequences in schema public to service_role;
 
--- Configuration: readable by everyone.
+-- Configuration: everyone reads what is on offer (retired rows stay for history).
 grant select on public.tiers, public.action_costs, public.credit_packs to anon, authenticated;
 
-create policy "Anyone can read tiers" on public.tiers
-  for select to anon, authenticated using (true);
-create policy "Anyone can read action costs" on public.action_costs
-  for select to anon, authenticated using (true);
-create policy "Anyone can read credit packs" on public.credit_packs
-  for select to anon, authenticated using (true);
+create policy "Anyone can read active tiers" on public.tiers
+  for select to anon, authenticated using (active);
+create policy "Anyone can read enabled actions" on public.action_costs
+  for select to anon, authenticated using (enabled);
+create policy "Anyone can read active credit packs" on public.credit_packs
+  for select to anon, authenticated using (active);
 create policy "Service role reads settings" on public.app_settings
   for select to service_role using (true);
 
