@@ -89,6 +89,7 @@ class Worker(_Section):
     heartbeat_seconds: int = Field(gt=0)
     poll_seconds: float = Field(gt=0)
     max_attempts: int = Field(gt=0)
+    retry_base_seconds: float = Field(gt=0, default=2.0)
     shutdown_grace_seconds: float = Field(ge=0)
 
     @model_validator(mode="after")

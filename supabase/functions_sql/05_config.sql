@@ -67,7 +67,8 @@ begin
     'screenshot_bucket', cfg #> '{storage,screenshot_bucket}',
     'fallback_tier', cfg #> '{subscriptions,fallback_tier}',
     'input_retention_days', cfg #> '{retention,input_days}',
-    'max_attempts', cfg #> '{worker,max_attempts}'
+    'max_attempts', cfg #> '{worker,max_attempts}',
+    'retry_base_seconds', cfg #> '{worker,retry_base_seconds}'
   )) as e(k, v)
   on conflict (key) do update set value = excluded.value
   where public.app_settings.value is distinct from excluded.value;

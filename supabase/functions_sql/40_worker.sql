@@ -1,0 +1,338 @@
+-- Analysis worker protocol: claim with leases, heartbeat, complete, fail with
+-- retries, release on shutdown, refund at most once, reap expired leases.
+-- Granted to service_role and to flirt_worker (the worker's own role, which
+-- can execute these functions and read no table).
+--
+-- A worker "holds the lease" of an analysis while the row is `processing` and
+-- `locked_by` is its id: a claim by anyone else overwrites `locked_by`, the
+-- reaper and fail/complete clear it. An expired lease that nobody has taken
+-- over yet is still honoured, so work finished late is not thrown away.
+
+-- Why a result cannot be stored: the first missing or malformed field, or null when valid.
+create or replace function private.analysis_result_problem(result jsonb) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select case
+    when jsonb_typeof(result) is distinct from 'object' then 'result'
+    when jsonb_typeof(result -> 'summary') is distinct from 'string'
+      or btrim(result ->> 'summary') = '' then 'summary'
+    when jsonb_typeof(result -> 'interest_level') is distinct from 'number' then 'interest_level'
+    when (result ->> 'interest_level')::numeric not between 0 and 10
+      or (result ->> 'interest_level')::numeric <> trunc((result ->> 'interest_level')::numeric)
+      then 'interest_level'
+    when jsonb_typeof(result -> 'tone') is distinct from 'string'
+      or btrim(result ->> 'tone') = '' then 'tone'
+    when jsonb_typeof(result -> 'red_flags') is distinct from 'array' then 'red_flags'
+    when exists (
+      select from jsonb_array_elements(result -> 'red_flags') f where jsonb_typeof(f) <> 'string'
+    ) then 'red_flags'
+    when jsonb_typeof(result -> 'suggestions') is distinct from 'array'
+      or jsonb_array_length(result -> 'suggestions') <> 3 then 'suggestions'
+    when exists (
+      select from jsonb_array_elements(result -> 'suggestions') s
+       where jsonb_typeof(s) <> 'object'
+          or jsonb_typeof(s -> 'reply') is distinct from 'string'
+          or btrim(s ->> 'reply') = ''
+          or jsonb_typeof(s -> 'style') is distinct from 'string'
+          or jsonb_typeof(s -> 'rationale') is distinct from 'string'
+    ) then 'suggestions'
+  end
+$$;
+grant execute on function private.analysis_result_problem(jsonb) to service_role, flirt_worker;
+
+-- Lease up to max_count due analyses (queued and ready, or processing with an expired lease).
+create or replace function private.claim_analyses(
+  worker_id text, max_count integer default 10, lease_seconds integer default 120
+)
+returns table (
+  analysis_id uuid,
+  user_id uuid,
+  action_type text,
+  input jsonb,
+  attempts integer,
+  max_attempts integer,
+  locked_until timestamptz
+)
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_ids uuid[];
+  v_more uuid[];
+begin
+  if coalesce(btrim(claim_analyses.worker_id), '') = '' or max_count < 1 or lease_seconds < 1 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('max_count', max_count, 'lease_seconds', lease_seconds),
+      'worker_id must be set; max_count and lease_seconds must be positive.');
+  end if;
+
+  select coalesce(array_agg(q.id), '{}') into v_ids
+    from (select a.id from public.analyses a
+           where a.status = 'queued' and a.run_after <= now()
+           order by a.run_after
+           limit max_count
+           for update skip locked) q;
+
+  -- A crashed worker's analyses come back once its lease is over; the reaper
+  -- fails those that already used their last attempt.
+  if cardinality(v_ids) < max_count then
+    select coalesce(array_agg(e.id), '{}') into v_more
+      from (select a.id from public.analyses a
+             where a.status = 'processing' and a.locked_until < now()
+               and a.attempts < a.max_attempts
+             order by a.locked_until
+             limit max_count - cardinality(v_ids)
+             for update skip locked) e;
+    v_ids := v_ids || v_more;
+  end if;
+
+  if cardinality(v_ids) = 0 then
+    return;
+  end if;
+
+  return query
+  update public.analyses a
+     set status = 'processing',
+         locked_by = claim_analyses.worker_id,
+         locked_until = now() + make_interval(secs => lease_seconds),
+         attempts = a.attempts + 1,
+         started_at = coalesce(a.started_at, now())
+   where a.id = any (v_ids)
+  returning a.id, a.user_id, a.action_type, a.input, a.attempts, a.max_attempts, a.locked_until;
+end
+$$;
+grant execute on function private.claim_analyses(text, integer, integer) to service_role, flirt_worker;
+
+-- Extend the caller's lease; false when it no longer holds it.
+create or replace function private.heartbeat_analysis(
+  analysis_id uuid, worker_id text, lease_seconds integer default 120
+) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.analyses a
+     set locked_until = now() + make_interval(secs => heartbeat_analysis.lease_seconds)
+   where a.id = heartbeat_analysis.analysis_id
+     and a.status = 'processing'
+     and a.locked_by = heartbeat_analysis.worker_id;
+  return found;
+end
+$$;
+grant execute on function private.heartbeat_analysis(uuid, text, integer) to service_role, flirt_worker;
+
+-- Store the result of an analysis the caller holds; false (nothing written) when it lost the lease.
+create or replace function private.complete_analysis(
+  analysis_id uuid,
+  worker_id text,
+  result jsonb,
+  model text default null,
+  usage jsonb default null,
+  prompt_version text default null
+) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_problem text := private.analysis_result_problem(complete_analysis.result);
+begin
+  if v_problem is not null then
+    perform private.raise_api_error(422, 'invalid_result', jsonb_build_object('field', v_problem),
+      'The analysis result does not have the required shape; nothing was stored.');
+  end if;
+  update public.analyses a
+     set status = 'done',
+         result = complete_analysis.result,
+         model = complete_analysis.model,
+         usage = complete_analysis.usage,
+         prompt_version = coalesce(complete_analysis.prompt_version, a.prompt_version),
+         error = null,
+         finished_at = now(),
+         locked_by = null,
+         locked_until = null
+   where a.id = complete_analysis.analysis_id
+     and a.status = 'processing'
+     and a.locked_by = complete_analysis.worker_id;
+  return found;
+end
+$$;
+grant execute on function private.complete_analysis(uuid, text, jsonb, text, jsonb, text)
+  to service_role, flirt_worker;
+
+-- Give an analysis's cost back to the buckets it came from: one action_refund row, at most once.
+create or replace function private.refund_analysis(analysis_id uuid) returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_an record;
+  v_balance integer;
+begin
+  update public.analyses a
+     set refunded_at = now()
+   where a.id = refund_analysis.analysis_id and a.refunded_at is null and a.cost > 0
+  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost into v_an;
+  if not found then
+    return false;
+  end if;
+
+  update public.users u
+     set daily_credits = u.daily_credits + v_an.daily_cost,
+         purchased_credits = u.purchased_credits + v_an.purchased_cost,
+         updated_at = now()
+   where u.id = v_an.user_id
+  returning u.credits_remaining into v_balance;
+
+  -- the unique idempotency key is the second guard against a double refund
+  insert into public.credits_transactions
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
+  values
+    (v_an.user_id, v_an.daily_cost, v_an.purchased_cost, 'action_refund', v_balance,
+     v_an.id::text, 'refund:' || v_an.id::text,
+     jsonb_build_object('action_type', v_an.action_type));
+  return true;
+end
+$$;
+grant execute on function private.refund_analysis(uuid) to service_role;
+
+-- Record a failed attempt: requeue with exponential backoff, or fail and refund.
+-- Returns the new status ('queued' | 'failed'), or null when the caller lost the lease.
+create or replace function private.fail_analysis(
+  analysis_id uuid, worker_id text, error text, retryable boolean default true
+) returns text
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_an public.analyses;
+  v_base double precision := coalesce((private.setting('retry_base_seconds') #>> '{}')::float8, 2);
+  v_delay double precision;
+  v_error text := left(coalesce(fail_analysis.error, 'unknown error'), 500);
+begin
+  select a.* into v_an
+    from public.analyses a
+   where a.id = fail_analysis.analysis_id
+     and a.status = 'processing'
+     and a.locked_by = fail_analysis.worker_id
+     for update;
+  if not found then
+    return null;
+  end if;
+
+  if fail_analysis.retryable and v_an.attempts < v_an.max_attempts then
+    -- base * 2^(attempt-1), capped at an hour, with up to 20 % jitter
+    v_delay := least(v_base * power(2, v_an.attempts - 1), 3600) * (1 + 0.2 * random());
+    update public.analyses a
+       set status = 'queued', error = v_error, run_after = now() + make_interval(secs => v_delay),
+           locked_by = null, locked_until = null
+     where a.id = v_an.id;
+    perform pg_notify('analysis_queued', v_an.id::text);
+    return 'queued';
+  end if;
+
+  update public.analyses a
+     set status = 'failed', error = v_error, finished_at = now(),
+         locked_by = null, locked_until = null
+   where a.id = v_an.id;
+  perform private.refund_analysis(v_an.id);
+  return 'failed';
+end
+$$;
+grant execute on function private.fail_analysis(uuid, text, text, boolean) to service_role, flirt_worker;
+
+-- Hand an analysis back on shutdown: queued again, lease cleared, the attempt not counted.
+create or replace function private.release_analysis(analysis_id uuid, worker_id text)
+returns boolean
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.analyses a
+     set status = 'queued', locked_by = null, locked_until = null,
+         attempts = greatest(a.attempts - 1, 0), run_after = now()
+   where a.id = release_analysis.analysis_id
+     and a.status = 'processing'
+     and a.locked_by = release_analysis.worker_id;
+  if not found then
+    return false;
+  end if;
+  perform pg_notify('analysis_queued', release_analysis.analysis_id::text);
+  return true;
+end
+$$;
+grant execute on function private.release_analysis(uuid, text) to service_role, flirt_worker;
+
+-- pg_cron (every minute): expired leases go back to the queue, or fail and are
+-- refunded when that was their last attempt. Returns how many were failed.
+create or replace function private.reap_expired_leases() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id uuid;
+  v_failed integer := 0;
+  v_requeued uuid[];
+begin
+  for v_id in
+    select a.id from public.analyses a
+     where a.status = 'processing' and a.locked_until < now() and a.attempts >= a.max_attempts
+       for update skip locked
+  loop
+    update public.analyses a
+       set status = 'failed', error = 'lease_expired: the worker stopped before finishing',
+           finished_at = now(), locked_by = null, locked_until = null
+     where a.id = v_id;
+    perform private.refund_analysis(v_id);
+    v_failed := v_failed + 1;
+  end loop;
+
+  -- Attempts left: show them as queued again (a worker would reclaim them anyway).
+  with expired as (
+    select a.id from public.analyses a
+     where a.status = 'processing' and a.locked_until < now() and a.attempts < a.max_attempts
+       for update skip locked
+  ), requeued as (
+    update public.analyses a
+       set status = 'queued', locked_by = null, locked_until = null, run_after = now()
+      from expired e
+     where a.id = e.id
+    returning a.id
+  )
+  select coalesce(array_agg(r.id), '{}') into v_requeued from requeued r;
+  foreach v_id in array v_requeued loop
+    perform pg_notify('analysis_queued', v_id::text);
+  end loop;
+  return v_failed;
+end
+$$;
+grant execute on function private.reap_expired_leases() to service_role;
+
+-- Queue depth for metrics: queued, ready now, processing, expired leases, oldest ready age.
+create or replace function private.analysis_queue_stats() returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'queued', count(*) filter (where a.status = 'queued'),
+    'ready', count(*) filter (where a.status = 'queued' and a.run_after <= now()),
+    'processing', count(*) filter (where a.status = 'processing'),
+    'expired_leases', count(*) filter (where a.status = 'processing' and a.locked_until < now()),
+    'oldest_ready_seconds', coalesce(extract(epoch from now() - min(a.run_after)
+                              filter (where a.status = 'queued' and a.run_after <= now())), 0)
+  )
+  from public.analyses a
+  where a.status in ('queued', 'processing')
+$$;
+grant execute on function private.analysis_queue_stats() to service_role, flirt_worker;
