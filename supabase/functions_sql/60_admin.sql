@@ -1,0 +1,715 @@
+-- Admin area: admin RPCs, the daily metrics roll-up, input retention, data
+-- export, paged reconciliation and retrying failed analyses.
+--
+-- Admin RPCs answer admin users (users.role = 'admin', through PostgREST) and
+-- the service role (the CLI, or PostgREST with the service key); everyone
+-- else gets PT403 forbidden. Metrics days are UTC dates.
+
+-- ---------------------------------------------------------------------------
+-- Who may administer
+-- ---------------------------------------------------------------------------
+
+-- True for the service role (SET ROLE or a service-role JWT) and for admin users.
+create or replace function private.is_admin_or_service() returns boolean
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  -- SECURITY DEFINER changes current_user, not the session's `role` setting,
+  -- which is what the CLI (`set role`) and PostgREST (`set local role`) set.
+  select coalesce(current_setting('role', true), '') = 'service_role'
+      or coalesce(auth.role(), '') = 'service_role'
+      or private.is_admin()
+$$;
+grant execute on function private.is_admin_or_service() to authenticated, service_role;
+
+-- Raise PT403 forbidden unless the caller is an admin user or the service role.
+create or replace function private.require_admin() returns void
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  if not private.is_admin_or_service() then
+    perform private.raise_api_error(403, 'forbidden', '{}'::jsonb,
+      'Only administrators can do this.');
+  end if;
+end
+$$;
+grant execute on function private.require_admin() to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Metrics
+-- ---------------------------------------------------------------------------
+
+-- Raise PT400 invalid_input unless from_date..to_date is a range of at most 366 days.
+create or replace function private.check_date_range(from_date date, to_date date) returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if from_date is null or to_date is null or from_date > to_date or to_date - from_date > 365 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'from_date', 'from_date', from_date, 'to_date', to_date,
+                         'max_days', 366),
+      'from_date and to_date must be set, from_date <= to_date, at most 366 days apart.');
+  end if;
+end
+$$;
+grant execute on function private.check_date_range(date, date) to authenticated, service_role;
+
+-- Recompute admin_metrics for every UTC day in the range (up to today); returns the days written.
+create or replace function private.refresh_admin_metrics(from_date date, to_date date)
+returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_today date := (pg_catalog.now() at time zone 'utc')::date;
+  v_last date := least(to_date, v_today);
+  v_lo timestamptz := from_date::timestamp at time zone 'utc';
+  v_hi timestamptz := (least(to_date, v_today) + 1)::timestamp at time zone 'utc';
+  v_subscriptions integer;
+  v_days integer;
+begin
+  perform private.check_date_range(from_date, to_date);
+  if from_date > v_last then
+    return 0;
+  end if;
+
+  -- Subscriptions have no history table: this is a snapshot, kept for days
+  -- that are over (see the `on conflict` below).
+  select count(*) into v_subscriptions
+    from public.users u
+   where u.subscription_status in ('active', 'trialing');
+
+  with days as (
+    select g::date as day
+      from pg_catalog.generate_series(from_date::timestamp, v_last::timestamp, interval '1 day') g
+  ), signups as (
+    select (u.created_at at time zone 'utc')::date as day, count(*) as n
+      from public.users u
+     where u.created_at >= v_lo and u.created_at < v_hi
+     group by 1
+  ), per_type as (
+    select (a.created_at at time zone 'utc')::date as day, a.action_type, count(*) as n
+      from public.analyses a
+     where a.created_at >= v_lo and a.created_at < v_hi
+     group by 1, 2
+  ), analyses_by_day as (
+    select (a.created_at at time zone 'utc')::date as day,
+           count(distinct a.user_id) as active_users,
+           count(*) filter (where a.status = 'failed') as failed,
+           coalesce(sum(case when jsonb_typeof(a.usage -> 'prompt_tokens') = 'number'
+                             then (a.usage ->> 'prompt_tokens')::numeric end), 0) as prompt_tokens,
+           coalesce(sum(case when jsonb_typeof(a.usage -> 'completion_tokens') = 'number'
+                             then (a.usage ->> 'completion_tokens')::numeric end), 0)
+             as completion_tokens
+      from public.analyses a
+     where a.created_at >= v_lo and a.created_at < v_hi
+     group by 1
+  ), actions as (
+    select p.day, jsonb_object_agg(p.action_type, p.n order by p.action_type) as by_type
+      from per_type p
+     group by 1
+  ), ledger as (
+    select (t.created_at at time zone 'utc')::date as day,
+           -coalesce(sum(t.daily_delta + t.purchased_delta)
+                       filter (where t.kind in ('action', 'action_refund')), 0) as spent,
+           coalesce(sum(t.purchased_delta) filter (where t.kind = 'purchase'), 0) as purchased,
+           coalesce(sum(greatest(t.daily_delta + t.purchased_delta, 0))
+                       filter (where t.kind in ('signup_bonus', 'daily_reset',
+                                                'subscription_grant', 'admin_adjust')), 0)
+             as granted
+      from public.credits_transactions t
+     where t.created_at >= v_lo and t.created_at < v_hi
+     group by 1
+  ), payments_by_currency as (
+    select (p.created_at at time zone 'utc')::date as day, p.currency,
+           sum(p.amount_cents) as cents, count(*) as n
+      from public.payments p
+     where p.created_at >= v_lo and p.created_at < v_hi
+     group by 1, 2
+  ), revenue as (
+    select r.day, jsonb_object_agg(r.currency, r.cents order by r.currency) as cents,
+           sum(r.n) as purchases
+      from payments_by_currency r
+     group by 1
+  ), written as (
+    insert into public.admin_metrics as m
+      (day, signups, active_users, actions_by_type, credits_spent, credits_purchased,
+       credits_granted, revenue_cents, purchases, active_subscriptions, failed_analyses,
+       ai_prompt_tokens, ai_completion_tokens, computed_at)
+    select d.day, coalesce(s.n, 0), coalesce(a.active_users, 0), coalesce(x.by_type, '{}'),
+           coalesce(l.spent, 0), coalesce(l.purchased, 0), coalesce(l.granted, 0),
+           coalesce(r.cents, '{}'), coalesce(r.purchases, 0), v_subscriptions,
+           coalesce(a.failed, 0), coalesce(a.prompt_tokens, 0), coalesce(a.completion_tokens, 0),
+           pg_catalog.now()
+      from days d
+      left join signups s on s.day = d.day
+      left join analyses_by_day a on a.day = d.day
+      left join actions x on x.day = d.day
+      left join ledger l on l.day = d.day
+      left join revenue r on r.day = d.day
+    on conflict (day) do update
+      set signups = excluded.signups,
+          active_users = excluded.active_users,
+          actions_by_type = excluded.actions_by_type,
+          credits_spent = excluded.credits_spent,
+          credits_purchased = excluded.credits_purchased,
+          credits_granted = excluded.credits_granted,
+          revenue_cents = excluded.revenue_cents,
+          purchases = excluded.purchases,
+          -- a day that is over keeps the last snapshot taken while it was current
+          active_subscriptions = case when m.day < v_today then m.active_subscriptions
+                                      else excluded.active_subscriptions end,
+          failed_analyses = excluded.failed_analyses,
+          ai_prompt_tokens = excluded.ai_prompt_tokens,
+          ai_completion_tokens = excluded.ai_completion_tokens,
+          computed_at = excluded.computed_at
+    returning 1
+  )
+  select count(*) into v_days from written;
+  return v_days;
+end
+$$;
+grant execute on function private.refresh_admin_metrics(date, date) to service_role;
+
+-- Metrics for a UTC date range: days not yet computed after they ended are recomputed first.
+create or replace function private.admin_get_metrics(from_date date, to_date date) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_day date;
+  v_days jsonb;
+begin
+  perform private.require_admin();
+  perform private.check_date_range(from_date, to_date);
+
+  for v_day in
+    select g::date
+      from pg_catalog.generate_series(from_date::timestamp,
+             least(to_date, (pg_catalog.now() at time zone 'utc')::date)::timestamp,
+             interval '1 day') g
+     where not exists (
+       select from public.admin_metrics m
+        where m.day = g::date and m.computed_at >= (g::date + 1)::timestamp at time zone 'utc'
+     )
+  loop
+    perform private.refresh_admin_metrics(v_day, v_day);
+  end loop;
+
+  select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]') into v_days
+    from public.admin_metrics m
+   where m.day between from_date and to_date;
+
+  return jsonb_build_object(
+    'from_date', from_date,
+    'to_date', to_date,
+    'days', v_days,
+    'totals', (
+      select jsonb_build_object(
+        'signups', coalesce(sum(m.signups), 0),
+        'credits_spent', coalesce(sum(m.credits_spent), 0),
+        'credits_purchased', coalesce(sum(m.credits_purchased), 0),
+        'credits_granted', coalesce(sum(m.credits_granted), 0),
+        'purchases', coalesce(sum(m.purchases), 0),
+        'failed_analyses', coalesce(sum(m.failed_analyses), 0),
+        'ai_prompt_tokens', coalesce(sum(m.ai_prompt_tokens), 0),
+        'ai_completion_tokens', coalesce(sum(m.ai_completion_tokens), 0),
+        'actions_by_type', coalesce((
+          select jsonb_object_agg(k, n order by k) from (
+            select e.key as k, sum(e.value::bigint) as n
+              from public.admin_metrics m2, jsonb_each_text(m2.actions_by_type) e
+             where m2.day between from_date and to_date group by 1) t), '{}'),
+        'revenue_cents', coalesce((
+          select jsonb_object_agg(k, n order by k) from (
+            select e.key as k, sum(e.value::bigint) as n
+              from public.admin_metrics m2, jsonb_each_text(m2.revenue_cents) e
+             where m2.day between from_date and to_date group by 1) t), '{}')
+      )
+      from public.admin_metrics m
+     where m.day between from_date and to_date
+    )
+  );
+end
+$$;
+grant execute on function private.admin_get_metrics(date, date) to authenticated, service_role;
+
+-- Daily metrics between two UTC dates (admins and service role only).
+create or replace function public.admin_get_metrics(from_date date, to_date date) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.admin_get_metrics(from_date, to_date)
+$$;
+revoke all on function public.admin_get_metrics(date, date) from public, anon;
+grant execute on function public.admin_get_metrics(date, date) to authenticated, service_role;
+
+-- ---------------------------------------------------------------------------
+-- Users and credits
+-- ---------------------------------------------------------------------------
+
+-- One page of accounts, newest first, filtered by email/id text and tier.
+create or replace function private.admin_list_users(
+  search text default null, tier text default null,
+  page_size integer default 50, page_offset integer default 0
+) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_pattern text;
+  v_result jsonb;
+begin
+  perform private.require_admin();
+  if page_size is null or page_size not between 1 and 100 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'page_size', 'min', 1, 'max', 100),
+      'page_size must be between 1 and 100.');
+  end if;
+  if page_offset is null or page_offset < 0 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'page_offset', 'min', 0), 'page_offset must be 0 or more.');
+  end if;
+  -- the search text is matched literally, never as a LIKE pattern
+  v_pattern := '%' || replace(replace(replace(nullif(btrim(search), ''), '\', '\\'), '%', '\%'),
+                              '_', '\_') || '%';
+
+  with matching as (
+    select u.* from public.users u
+     where (admin_list_users.tier is null or u.tier = admin_list_users.tier)
+       and (v_pattern is null or u.email ilike v_pattern
+            or u.id::text = btrim(admin_list_users.search))
+  ), page as (
+    select m.* from matching m
+     order by m.created_at desc, m.id desc
+     limit admin_list_users.page_size offset admin_list_users.page_offset
+  )
+  select jsonb_build_object(
+    'items', coalesce((
+      select jsonb_agg(jsonb_build_object(
+               'id', p.id, 'email', p.email, 'tier', p.tier, 'role', p.role,
+               'daily_credits', p.daily_credits, 'purchased_credits', p.purchased_credits,
+               'credits_remaining', p.credits_remaining,
+               'subscription_status', p.subscription_status,
+               'restricted_reason', p.restricted_reason, 'created_at', p.created_at)
+             order by p.created_at desc, p.id desc)
+        from page p), '[]'),
+    'total', (select count(*) from matching),
+    'page_size', admin_list_users.page_size,
+    'page_offset', admin_list_users.page_offset
+  ) into v_result;
+  return v_result;
+end
+$$;
+grant execute on function private.admin_list_users(text, text, integer, integer)
+  to authenticated, service_role;
+
+-- Accounts matching search (email or id) and tier, paginated (admins and service role only).
+create or replace function public.admin_list_users(
+  search text default null, tier text default null,
+  page_size integer default 50, page_offset integer default 0
+) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.admin_list_users(search, tier, page_size, page_offset)
+$$;
+revoke all on function public.admin_list_users(text, text, integer, integer) from public, anon;
+grant execute on function public.admin_list_users(text, text, integer, integer)
+  to authenticated, service_role;
+
+-- Who is acting, for audit metadata: the admin's user id, or the service role and its client.
+create or replace function private.admin_actor() returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(
+    auth.uid()::text,
+    'service_role' || coalesce(' (' || nullif(current_setting('application_name', true), '') || ')',
+                               '')
+  )
+$$;
+grant execute on function private.admin_actor() to authenticated, service_role;
+
+-- Move a user's purchased bucket by delta with one admin_adjust ledger row; never below zero.
+create or replace function private.admin_adjust_credits(user_id uuid, delta integer, reason text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user public.users;
+  v_tx bigint;
+begin
+  perform private.require_admin();
+  if nullif(btrim(reason), '') is null or char_length(reason) > 500 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'reason', 'max_length', 500),
+      'A reason (1-500 characters) is required for every credit adjustment.');
+  end if;
+  if delta is null or delta = 0 or abs(delta::bigint) > 1000000000 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'delta', 'max_abs', 1000000000),
+      'delta must be a non-zero whole number of credits.');
+  end if;
+
+  select u.* into v_user from public.users u where u.id = admin_adjust_credits.user_id for update;
+  if not found then
+    perform private.raise_api_error(404, 'user_not_found',
+      jsonb_build_object('user_id', admin_adjust_credits.user_id), 'No account has this id.');
+  end if;
+  -- a debt (negative bucket) may be reduced, but nothing may create or deepen one
+  if delta < 0 and v_user.purchased_credits + delta < 0 then
+    perform private.raise_api_error(400, 'would_go_negative',
+      jsonb_build_object('purchased_credits', v_user.purchased_credits, 'delta', delta),
+      'The purchased bucket cannot go below zero.');
+  end if;
+
+  update public.users u
+     set purchased_credits = u.purchased_credits + delta, updated_at = pg_catalog.now()
+   where u.id = v_user.id
+  returning u.* into v_user;
+
+  insert into public.credits_transactions
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
+  values
+    (v_user.id, 0, delta, 'admin_adjust', v_user.credits_remaining, 'admin',
+     jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()))
+  returning id into v_tx;
+
+  return jsonb_build_object(
+    'user_id', v_user.id, 'delta', delta, 'transaction_id', v_tx,
+    'daily_credits', v_user.daily_credits, 'purchased_credits', v_user.purchased_credits,
+    'credits_remaining', v_user.credits_remaining);
+end
+$$;
+grant execute on function private.admin_adjust_credits(uuid, integer, text)
+  to authenticated, service_role;
+
+-- Add (or take back) purchased credits with a reason (admins and service role only).
+create or replace function public.admin_adjust_credits(user_id uuid, delta integer, reason text)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.admin_adjust_credits(user_id, delta, reason)
+$$;
+revoke all on function public.admin_adjust_credits(uuid, integer, text) from public, anon;
+grant execute on function public.admin_adjust_credits(uuid, integer, text)
+  to authenticated, service_role;
+
+-- One account for the CLI: the row, analyses by status, payments and the newest ledger rows.
+create or replace function private.admin_get_user(user_id uuid) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user public.users;
+begin
+  perform private.require_admin();
+  select u.* into v_user from public.users u where u.id = admin_get_user.user_id;
+  if not found then
+    perform private.raise_api_error(404, 'user_not_found',
+      jsonb_build_object('user_id', admin_get_user.user_id), 'No account has this id.');
+  end if;
+  return jsonb_build_object(
+    'account', to_jsonb(v_user),
+    'analyses_by_status', coalesce((
+      select jsonb_object_agg(s.status, s.n) from (
+        select a.status, count(*) as n from public.analyses a
+         where a.user_id = v_user.id group by 1) s), '{}'),
+    'payments', coalesce((
+      select jsonb_agg(to_jsonb(p) order by p.id) from public.payments p
+       where p.user_id = v_user.id), '[]'),
+    'saved_replies', (select count(*) from public.saved_replies r where r.user_id = v_user.id),
+    'ledger_rows', (select count(*) from public.credits_transactions t
+                     where t.user_id = v_user.id)
+  );
+end
+$$;
+grant execute on function private.admin_get_user(uuid) to service_role;
+
+-- A user's ledger, newest first, page_size rows older than before_id (null: from the newest).
+create or replace function private.admin_credit_history(
+  user_id uuid, page_size integer default 50, before_id bigint default null
+) returns setof public.credits_transactions
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  perform private.require_admin();
+  if not exists (select from public.users u where u.id = admin_credit_history.user_id) then
+    perform private.raise_api_error(404, 'user_not_found',
+      jsonb_build_object('user_id', admin_credit_history.user_id), 'No account has this id.');
+  end if;
+  if page_size is null or page_size not between 1 and 10000 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'page_size', 'min', 1, 'max', 10000),
+      'page_size must be between 1 and 10000.');
+  end if;
+  return query
+    select t.* from public.credits_transactions t
+     where t.user_id = admin_credit_history.user_id
+       and (before_id is null or t.id < before_id)
+     order by t.id desc
+     limit page_size;
+end
+$$;
+grant execute on function private.admin_credit_history(uuid, integer, bigint) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Reconciliation
+-- ---------------------------------------------------------------------------
+
+-- The ledger invariant of private.ledger_mismatches(), for the page_size users after
+-- after_id (by id), so `reconcile` can show progress; last_user_id ends the page.
+create or replace function private.ledger_mismatches_page(after_id uuid, page_size integer)
+returns table (
+  user_id uuid,
+  daily_credits integer,
+  ledger_daily bigint,
+  purchased_credits integer,
+  ledger_purchased bigint,
+  credits_remaining integer,
+  last_balance_after integer,
+  mismatch boolean,
+  users_checked integer,
+  last_user_id uuid
+)
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  with page as (
+    select u.id, u.daily_credits, u.purchased_credits, u.credits_remaining
+      from public.users u
+     where after_id is null or u.id > after_id
+     order by u.id
+     limit page_size
+  ), checked as (
+    select p.id, p.daily_credits, coalesce(l.daily, 0) as ledger_daily,
+           p.purchased_credits, coalesce(l.purchased, 0) as ledger_purchased,
+           p.credits_remaining, last.balance_after,
+           (coalesce(l.daily, 0) <> p.daily_credits
+             or coalesce(l.purchased, 0) <> p.purchased_credits
+             or last.balance_after is distinct from p.credits_remaining) as mismatch
+      from page p
+      left join lateral (
+        select sum(t.daily_delta) as daily, sum(t.purchased_delta) as purchased
+          from public.credits_transactions t where t.user_id = p.id
+      ) l on true
+      left join lateral (
+        select t.balance_after from public.credits_transactions t
+         where t.user_id = p.id order by t.id desc limit 1
+      ) last on true
+  ), summary as (
+    select count(*)::integer as n, max(c.id::text)::uuid as last_id from checked c
+  )
+  -- every mismatching user, plus one summary row (user_id null) carrying the page's extent
+  select c.id, c.daily_credits, c.ledger_daily, c.purchased_credits, c.ledger_purchased,
+         c.credits_remaining, c.balance_after, true, s.n, s.last_id
+    from checked c, summary s
+   where c.mismatch
+  union all
+  select null, null, null, null, null, null, null, false, s.n, s.last_id
+    from summary s
+$$;
+grant execute on function private.ledger_mismatches_page(uuid, integer) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- Privacy: retention and export
+-- ---------------------------------------------------------------------------
+
+-- pg_cron (daily): drop the input (chat text, image path) of analyses finished more
+-- than input_retention_days ago; returns how many were purged.
+create or replace function private.purge_expired_inputs() returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_days integer := coalesce((private.setting('input_retention_days') #>> '{}')::integer, 30);
+  v_count integer;
+begin
+  update public.analyses a
+     set input = null, input_purged_at = pg_catalog.now()
+   where a.input is not null
+     and a.status in ('done', 'failed')
+     and a.finished_at < pg_catalog.now() - make_interval(days => v_days);
+  get diagnostics v_count = row_count;
+  return v_count;
+end
+$$;
+grant execute on function private.purge_expired_inputs() to service_role;
+
+-- Everything stored about one account: the row, ledger, analyses, saved replies, payments.
+create or replace function private.export_user_data(user_id uuid) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select jsonb_build_object(
+    'exported_at', pg_catalog.now(),
+    'account', to_jsonb(u),
+    'credits_transactions', coalesce((
+      select jsonb_agg(to_jsonb(t) order by t.id) from public.credits_transactions t
+       where t.user_id = u.id), '[]'),
+    'analyses', coalesce((
+      select jsonb_agg(to_jsonb(a) order by a.created_at, a.id) from public.analyses a
+       where a.user_id = u.id), '[]'),
+    'saved_replies', coalesce((
+      select jsonb_agg(to_jsonb(r) order by r.created_at, r.id) from public.saved_replies r
+       where r.user_id = u.id), '[]'),
+    'payments', coalesce((
+      select jsonb_agg(to_jsonb(p) order by p.id) from public.payments p
+       where p.user_id = u.id), '[]')
+  )
+  from public.users u
+  where u.id = export_user_data.user_id
+$$;
+grant execute on function private.export_user_data(uuid) to service_role;
+
+-- The caller's own data export; PT401 without a signed-in user.
+create or replace function private.export_my_data() returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := auth.uid();
+  v_export jsonb;
+begin
+  if v_uid is null then
+    perform private.raise_api_error(401, 'not_authenticated', '{}'::jsonb, 'Sign in first.');
+  end if;
+  v_export := private.export_user_data(v_uid);
+  if v_export is null then
+    perform private.raise_api_error(404, 'user_not_found', '{}'::jsonb,
+      'This account no longer exists.');
+  end if;
+  return v_export;
+end
+$$;
+grant execute on function private.export_my_data() to authenticated;
+
+-- Everything the signed-in user owns, as one JSON document.
+create or replace function public.export_my_data() returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.export_my_data()
+$$;
+revoke all on function public.export_my_data() from public, anon;
+grant execute on function public.export_my_data() to authenticated;
+
+-- ---------------------------------------------------------------------------
+-- Retrying a failed analysis
+-- ---------------------------------------------------------------------------
+
+-- Queue a failed analysis again as a new analysis with the same input, charged again (daily
+-- bucket first) with one 'action' row. A new row, because the failed one was refunded under
+-- its own id, and that refund must stay possible once per charge.
+create or replace function private.retry_analysis(analysis_id uuid) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_old public.analyses;
+  v_user public.users;
+  v_new uuid := gen_random_uuid();
+  v_daily integer;
+  v_purchased integer;
+  v_retried text;
+begin
+  select a.* into v_old from public.analyses a where a.id = retry_analysis.analysis_id for update;
+  if not found then
+    perform private.raise_api_error(404, 'analysis_not_found',
+      jsonb_build_object('analysis_id', retry_analysis.analysis_id), 'No analysis has this id.');
+  end if;
+  if v_old.status <> 'failed' then
+    perform private.raise_api_error(409, 'analysis_not_failed',
+      jsonb_build_object('status', v_old.status), 'Only a failed analysis can be retried.');
+  end if;
+  if v_old.input is null then
+    perform private.raise_api_error(410, 'input_purged',
+      jsonb_build_object('input_purged_at', v_old.input_purged_at),
+      'The input was deleted by the retention policy; the user must submit it again.');
+  end if;
+  select t.metadata ->> 'retried_as' into v_retried
+    from public.credits_transactions t
+   where t.user_id = v_old.user_id and t.kind = 'action'
+     and t.metadata ->> 'retry_of' = v_old.id::text
+   limit 1;
+  if v_retried is not null then
+    perform private.raise_api_error(409, 'already_retried',
+      jsonb_build_object('retried_as', v_retried), 'This analysis was already retried.');
+  end if;
+
+  select u.* into v_user from public.users u where u.id = v_old.user_id for update;
+  if v_user.restricted_reason is not null then
+    perform private.raise_api_error(403, 'account_restricted',
+      jsonb_build_object('reason', v_user.restricted_reason), 'The account is restricted.');
+  end if;
+  if v_user.credits_remaining < v_old.cost then
+    perform private.raise_api_error(402, 'insufficient_credits',
+      jsonb_build_object('required', v_old.cost, 'available', v_user.credits_remaining),
+      'The user does not have enough credits for this analysis.');
+  end if;
+
+  v_daily := least(greatest(v_user.daily_credits, 0), v_old.cost);
+  v_purchased := v_old.cost - v_daily;
+  update public.users u
+     set daily_credits = u.daily_credits - v_daily,
+         purchased_credits = u.purchased_credits - v_purchased,
+         updated_at = pg_catalog.now()
+   where u.id = v_user.id
+  returning u.* into v_user;
+
+  insert into public.analyses
+    (id, user_id, action_type, cost, daily_cost, purchased_cost, input, status, max_attempts,
+     prompt_version)
+  values
+    (v_new, v_old.user_id, v_old.action_type, v_old.cost, v_daily, v_purchased, v_old.input,
+     'queued', coalesce((private.setting('max_attempts') #>> '{}')::integer, v_old.max_attempts),
+     v_old.prompt_version);
+
+  insert into public.credits_transactions
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
+  values
+    (v_user.id, -v_daily, -v_purchased, 'action', v_user.credits_remaining, v_new::text,
+     jsonb_build_object('action_type', v_old.action_type, 'retry_of', v_old.id,
+                        'retried_as', v_new, 'by', private.admin_actor()));
+
+  perform pg_notify('analysis_queued', v_new::text);
+  return jsonb_build_object(
+    'analysis_id', v_new, 'retry_of', v_old.id, 'status', 'queued', 'cost', v_old.cost,
+    'daily_cost', v_daily, 'purchased_cost', v_purchased,
+    'credits_remaining', v_user.credits_remaining);
+end
+$$;
+grant execute on function private.retry_analysis(uuid) to service_role;
