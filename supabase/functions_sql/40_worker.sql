@@ -202,10 +202,14 @@ end
 $$;
 grant execute on function private.refund_analysis(uuid) to service_role;
 
--- Record a failed attempt: requeue with exponential backoff, or fail and refund.
--- Returns the new status ('queued' | 'failed'), or null when the caller lost the lease.
+-- Record a failed attempt: requeue with exponential backoff (at least the provider's
+-- Retry-After), or fail and refund. Returns 'queued' | 'failed', or null when the caller lost the lease.
 create or replace function private.fail_analysis(
-  analysis_id uuid, worker_id text, error text, retryable boolean default true
+  analysis_id uuid,
+  worker_id text,
+  error text,
+  retryable boolean default true,
+  retry_after_seconds double precision default null
 ) returns text
 language plpgsql
 security definer
@@ -230,6 +234,7 @@ begin
   if fail_analysis.retryable and v_an.attempts < v_an.max_attempts then
     -- base * 2^(attempt-1), capped at an hour, with up to 20 % jitter
     v_delay := least(v_base * power(2, v_an.attempts - 1), 3600) * (1 + 0.2 * random());
+    v_delay := greatest(v_delay, least(coalesce(fail_analysis.retry_after_seconds, 0), 3600));
     update public.analyses a
        set status = 'queued', error = v_error, run_after = now() + make_interval(secs => v_delay),
            locked_by = null, locked_until = null
@@ -246,7 +251,8 @@ begin
   return 'failed';
 end
 $$;
-grant execute on function private.fail_analysis(uuid, text, text, boolean) to service_role, flirt_worker;
+grant execute on function private.fail_analysis(uuid, text, text, boolean, double precision)
+  to service_role, flirt_worker;
 
 -- Hand an analysis back on shutdown: queued again, lease cleared, the attempt not counted.
 create or replace function private.release_analysis(analysis_id uuid, worker_id text)

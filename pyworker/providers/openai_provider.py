@@ -1,0 +1,166 @@
+"""OpenAI (or any OpenAI-compatible server) through the official SDK.
+
+Structured output with a JSON schema, validated again with pydantic; screenshots
+go in as an image part (data URL). The SDK's own retries are off: the queue
+retries with backoff (and honours Retry-After) without holding a worker slot.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import openai
+from pydantic import ValidationError
+
+from pyworker.prompts import load_prompt
+from pyworker.providers.base import (
+    AnalysisRequest,
+    AnalysisResult,
+    ProviderError,
+    ProviderOutput,
+    Usage,
+)
+
+_SUGGESTION = {
+    "type": "object",
+    "properties": {
+        "reply": {"type": "string"},
+        "style": {"type": "string"},
+        "rationale": {"type": "string"},
+    },
+    "required": ["reply", "style", "rationale"],
+    "additionalProperties": False,
+}
+RESULT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "summary": {"type": "string"},
+        "interest_level": {"type": "integer", "minimum": 0, "maximum": 10},
+        "tone": {"type": "string"},
+        "red_flags": {"type": "array", "items": {"type": "string"}},
+        "suggestions": {"type": "array", "items": _SUGGESTION, "minItems": 3, "maxItems": 3},
+    },
+    "required": ["summary", "interest_level", "tone", "red_flags", "suggestions"],
+    "additionalProperties": False,
+}
+RESPONSE_FORMAT: dict[str, Any] = {
+    "type": "json_schema",
+    "json_schema": {"name": "flirt_analysis", "strict": True, "schema": RESULT_SCHEMA},
+}
+
+
+def _context_text(context: Any) -> str:
+    if not isinstance(context, dict):
+        return ""
+    parts = [f"{k}: {context[k]}" for k in ("goal", "tone") if isinstance(context.get(k), str)]
+    return ("User's wishes:\n" + "\n".join(parts) + "\n\n") if parts else ""
+
+
+def build_messages(request: AnalysisRequest, system_prompt: str) -> list[dict[str, Any]]:
+    """The chat messages for one analysis (text chat, or a screenshot as an image part)."""
+    context = _context_text(request.input.get("context"))
+    if request.image is not None:
+        data = base64.b64encode(request.image).decode()
+        user: Any = [
+            {"type": "text", "text": context + "Analyse the chat in this screenshot."},
+            {
+                "type": "image_url",
+                "image_url": {"url": f"data:{request.image_mime};base64,{data}", "detail": "auto"},
+            },
+        ]
+    else:
+        user = context + "Conversation:\n<<<\n" + str(request.input.get("chat", "")) + "\n>>>"
+    return [{"role": "system", "content": system_prompt}, {"role": "user", "content": user}]
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def classify(exc: openai.OpenAIError) -> ProviderError:
+    """Timeouts, connection errors, 408/409/429 and 5xx are retryable; other errors are not."""
+    if isinstance(exc, openai.APITimeoutError):
+        return ProviderError("timeout", "the AI provider timed out", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        return ProviderError("connection_error", "cannot reach the AI provider", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status == 429:
+            return ProviderError(
+                "rate_limited",
+                "429 from the AI provider",
+                retryable=True,
+                retry_after=_retry_after(exc),
+            )
+        if status >= 500 or status in (408, 409):
+            return ProviderError("provider_unavailable", f"HTTP {status}", retryable=True)
+        return ProviderError("provider_rejected", f"HTTP {status}", retryable=False)
+    return ProviderError("provider_error", type(exc).__name__, retryable=False)
+
+
+class OpenAIProvider:
+    name = "openai"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str | None,
+        base_url: str | None,
+        timeout_seconds: float,
+    ) -> None:
+        self.model = model
+        self.prompt = load_prompt()
+        self.client = openai.AsyncOpenAI(
+            # a local OpenAI-compatible server may need no key
+            api_key=api_key or "unused",
+            base_url=base_url or None,
+            timeout=timeout_seconds,
+            max_retries=0,
+        )
+
+    async def analyze(self, request: AnalysisRequest) -> ProviderOutput:
+        try:
+            response = await self.client.chat.completions.create(  # type: ignore[call-overload]
+                model=self.model,
+                messages=build_messages(request, self.prompt.text),
+                response_format=RESPONSE_FORMAT,
+                temperature=0.7,
+            )
+        except openai.OpenAIError as exc:
+            raise classify(exc) from exc
+        if not response.choices:
+            raise ProviderError("invalid_output", "no choices in the response", retryable=True)
+        choice = response.choices[0]
+        message = choice.message
+        if getattr(message, "refusal", None):
+            raise ProviderError("refused", "the model refused to answer", retryable=False)
+        if choice.finish_reason == "length":
+            raise ProviderError("invalid_output", "the answer was cut off", retryable=True)
+        try:
+            result = AnalysisResult.model_validate(json.loads(message.content or ""))
+        except (ValueError, ValidationError) as exc:
+            # never log or store the content: it may quote the chat
+            raise ProviderError(
+                "invalid_output", "the answer does not match the schema", retryable=True
+            ) from exc
+        usage = response.usage
+        return ProviderOutput(
+            result=result,
+            model=response.model or self.model,
+            usage=Usage(
+                prompt_tokens=usage.prompt_tokens if usage else 0,
+                completion_tokens=usage.completion_tokens if usage else 0,
+                total_tokens=usage.total_tokens if usage else 0,
+            ),
+            prompt_version=self.prompt.version,
+        )
+
+    async def aclose(self) -> None:
+        await self.client.close()

@@ -1,0 +1,66 @@
+"""Screenshots for image analyses: Supabase Storage, or a local folder in the local stack."""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from pyworker.providers.base import ProviderError
+from pyworker.settings import ROOT, Config, Secrets
+
+
+class ScreenshotStore:
+    """Reads `<bucket>/<path>`: with the supabase client when SUPABASE_URL and
+    SUPABASE_SERVICE_ROLE_KEY are set, else from `[storage] local_dir`."""
+
+    def __init__(self, cfg: Config, secrets: Secrets) -> None:
+        self.bucket = cfg.storage.screenshot_bucket
+        self.local_dir = (ROOT / cfg.storage.local_dir).resolve()
+        self._client: Any = None
+        if secrets.supabase_url and secrets.supabase_service_role_key:
+            from supabase import create_client  # imported only when used: it is slow to load
+
+            self._client = create_client(secrets.supabase_url, secrets.supabase_service_role_key)
+
+    @property
+    def source(self) -> str:
+        return "supabase" if self._client else "local"
+
+    async def load(self, path: str) -> tuple[bytes, str]:
+        """The image bytes and MIME type; a missing object is a permanent error."""
+        if not path or ".." in path.split("/") or path.startswith("/"):
+            raise ProviderError("image_not_found", "invalid image path", retryable=False)
+        mime = mimetypes.guess_type(path)[0] or "image/png"
+        if not mime.startswith("image/"):
+            raise ProviderError("unsupported_image", f"not an image type: {mime}", retryable=False)
+        if self._client is not None:
+            return await asyncio.to_thread(self._download, path), mime
+        file = (self.local_dir / self.bucket / path).resolve()
+        if not file.is_relative_to(self.local_dir) or not file.is_file():
+            raise ProviderError("image_not_found", "screenshot does not exist", retryable=False)
+        return await asyncio.to_thread(file.read_bytes), mime
+
+    def _download(self, path: str) -> bytes:
+        from storage3.exceptions import StorageApiError
+
+        try:
+            data: bytes = self._client.storage.from_(self.bucket).download(path)
+            return data
+        except StorageApiError as exc:
+            status = int(getattr(exc, "status", 0) or 0)
+            if status in (400, 404) or "not found" in str(exc).lower():
+                raise ProviderError(
+                    "image_not_found", "screenshot does not exist", retryable=False
+                ) from exc
+            raise ProviderError(
+                "storage_error", f"storage answered {status}", retryable=True
+            ) from exc
+        except Exception as exc:  # network errors of the storage client
+            raise ProviderError("storage_error", type(exc).__name__, retryable=True) from exc
+
+
+def local_path(cfg: Config, path: str) -> Path:
+    """Where the local stack keeps `<bucket>/<path>` (used by the demo and tests)."""
+    return ROOT / cfg.storage.local_dir / cfg.storage.screenshot_bucket / path

@@ -1,0 +1,585 @@
+"""The analysis worker: claims queued analyses, calls the AI provider, stores results.
+
+Run with `flirt-admin worker run` or `python -m pyworker.worker`.
+
+Concurrency model: one asyncio event loop with N provider calls in flight as
+tasks, and an async psycopg pool for the short SQL calls. AI calls are slow
+network waits, so tasks are cheaper than threads (32 calls in flight cost a
+few KB each, no GIL contention, and cancellation on SIGTERM is one `cancel()`);
+the SDKs we use (openai, psycopg) are natively async.
+
+Every rule (leases, retries, backoff, refunds) lives in the SQL functions of
+`supabase/functions_sql/40_worker.sql`; this process only moves data. It runs
+as the role `flirt_worker`, which can execute those functions and read no
+table. Logs are `event key=value …` lines and never contain chat text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import logging
+import os
+import secrets as pysecrets
+import signal
+import socket
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, LiteralString
+
+import psycopg
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from pyworker.db import ApiError, api_error_from
+from pyworker.providers import AnalysisRequest, Provider, ProviderError, make_provider
+from pyworker.settings import Config, SettingsError, load_config, load_secrets
+from pyworker.storage import ScreenshotStore
+
+WORKER_ROLE = "flirt_worker"
+CHANNEL = "analysis_queued"
+log = logging.getLogger("pyworker.worker")
+
+# -- queries (named, procrastinate-style) -------------------------------------
+Q: dict[str, LiteralString] = {
+    "claim": "select * from private.claim_analyses(%s, %s, %s)",
+    "heartbeat": "select private.heartbeat_analysis(%s, %s, %s) as ok",
+    "complete": "select private.complete_analysis(%s, %s, %s, %s, %s, %s) as ok",
+    "fail": "select private.fail_analysis(%s, %s, %s, %s, %s) as status",
+    "release": "select private.release_analysis(%s, %s) as ok",
+    "stats": "select private.analysis_queue_stats() as stats",
+}
+
+# -- metrics --------------------------------------------------------------------
+CLAIMED = Counter("flirt_worker_claimed_total", "Analyses claimed")
+DONE = Counter("flirt_worker_done_total", "Analyses completed with a result")
+FAILED = Counter("flirt_worker_failed_total", "Analyses failed for good (and refunded)")
+RETRIED = Counter("flirt_worker_retried_total", "Failed attempts requeued with backoff")
+REFUNDED = Counter("flirt_worker_refunded_total", "Analyses whose cost was refunded")
+RELEASED = Counter("flirt_worker_released_total", "Analyses handed back on shutdown")
+LEASE_LOST = Counter("flirt_worker_lease_lost_total", "Results dropped: the lease had moved on")
+LATENCY = Histogram(
+    "flirt_worker_provider_seconds",
+    "AI provider call duration",
+    ["provider", "outcome"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120),
+)
+QUEUE = Gauge("flirt_worker_queue_depth", "Analyses in the queue by state", ["state"])
+IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing")
+
+
+def event(level: int, name: str, **fields: Any) -> None:
+    """One structured log line: the event name, then key=value fields."""
+    log.log(level, "%s %s", name, " ".join(f"{k}={v}" for k, v in fields.items()))
+
+
+@dataclass(frozen=True)
+class WorkerOptions:
+    concurrency: int
+    batch_size: int
+    lease_seconds: int
+    heartbeat_seconds: float
+    poll_seconds: float
+    shutdown_grace_seconds: float
+    exit_when_empty: bool = False
+
+    @classmethod
+    def from_config(cls, cfg: Config, **overrides: Any) -> WorkerOptions:
+        w = cfg.worker
+        values: dict[str, Any] = {
+            "concurrency": w.concurrency,
+            "batch_size": w.batch_size,
+            "lease_seconds": w.lease_seconds,
+            "heartbeat_seconds": w.heartbeat_seconds,
+            "poll_seconds": w.poll_seconds,
+            "shutdown_grace_seconds": w.shutdown_grace_seconds,
+        }
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{pysecrets.token_hex(3)}"
+
+
+class Worker:
+    def __init__(
+        self,
+        dsn: str,
+        provider: Provider,
+        store: ScreenshotStore,
+        options: WorkerOptions,
+        worker_id: str | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.provider = provider
+        self.store = store
+        self.opts = options
+        self.worker_id = worker_id or new_worker_id()
+        self.pool = AsyncConnectionPool(
+            dsn,
+            min_size=1,
+            max_size=min(options.concurrency, 8) + 2,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            configure=self._configure,
+            open=False,
+            name="flirt-worker",
+        )
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._saving: set[str] = set()  # result being written: a heartbeat miss must not cancel
+        self._lost: set[str] = set()
+        self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._backlog = False
+
+    @staticmethod
+    async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(f"set role {WORKER_ROLE}")
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            event(
+                logging.INFO,
+                "worker_stopping",
+                worker_id=self.worker_id,
+                in_flight=len(self._inflight),
+            )
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_stop)
+        await self.pool.open(wait=False)
+        background = [
+            asyncio.create_task(self._listen(), name="listen"),
+            asyncio.create_task(self._heartbeats(), name="heartbeat"),
+            asyncio.create_task(self._queue_stats(), name="stats"),
+        ]
+        event(
+            logging.INFO,
+            "worker_started",
+            worker_id=self.worker_id,
+            provider=self.provider.name,
+            concurrency=self.opts.concurrency,
+            batch_size=self.opts.batch_size,
+            lease_seconds=self.opts.lease_seconds,
+        )
+        try:
+            await self._claim_loop()
+        finally:
+            await self._drain()
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.pool.close()
+            await self.provider.aclose()
+            event(logging.INFO, "worker_stopped", worker_id=self.worker_id)
+
+    async def _claim_loop(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            self._wake.clear()
+            free = self.opts.concurrency - len(self._inflight)
+            full = False
+            if free > 0:
+                want = min(free, self.opts.batch_size)
+                try:
+                    rows = await self._query(
+                        Q["claim"], [self.worker_id, want, self.opts.lease_seconds]
+                    )
+                except psycopg.OperationalError as exc:
+                    event(
+                        logging.WARNING,
+                        "db_unavailable",
+                        during="claim",
+                        error=_first_line(exc),
+                        retry_in=round(backoff, 2),
+                    )
+                    await self._sleep(backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                backoff = 0.1
+                for row in rows:
+                    self._start(row)
+                full = len(rows) == want
+                self._backlog = full
+                if not rows and not self._inflight and self.opts.exit_when_empty:
+                    event(logging.INFO, "queue_empty", worker_id=self.worker_id)
+                    return
+            if full and len(self._inflight) < self.opts.concurrency:
+                continue
+            await self._wait_for_wake(self.opts.poll_seconds)
+
+    async def _wait_for_wake(self, timeout: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
+
+    async def _drain(self) -> None:
+        """Let in-flight analyses finish within the grace period, then release the rest."""
+        if not self._inflight:
+            return
+        tasks = dict(self._inflight)
+        _, pending = await asyncio.wait(tasks.values(), timeout=self.opts.shutdown_grace_seconds)
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        left = [aid for aid, task in tasks.items() if task in pending and aid not in self._lost]
+        deadline = time.monotonic() + 10
+        for aid in left:
+            try:
+                rows = await self._query(Q["release"], [aid, self.worker_id], deadline=deadline)
+            except psycopg.OperationalError as exc:
+                # the lease simply expires and another worker (or the reaper) takes over
+                event(logging.WARNING, "release_failed", analysis_id=aid, error=_first_line(exc))
+                continue
+            if rows and rows[0]["ok"]:
+                RELEASED.inc()
+                event(logging.INFO, "analysis_released", analysis_id=aid)
+
+    # -- one analysis -----------------------------------------------------------
+
+    def _start(self, row: dict[str, Any]) -> None:
+        aid = str(row["analysis_id"])
+        CLAIMED.inc()
+        if aid in self._inflight:
+            # our own expired lease, claimed again: the running task keeps going
+            event(logging.INFO, "analysis_reclaimed_by_self", analysis_id=aid)
+            return
+        task = asyncio.create_task(self._process(aid, row), name=f"analysis-{aid}")
+        self._inflight[aid] = task
+        IN_FLIGHT.set(len(self._inflight))
+        task.add_done_callback(functools.partial(self._finished, aid))
+
+    def _finished(self, aid: str, _task: asyncio.Task[None]) -> None:
+        self._inflight.pop(aid, None)
+        self._saving.discard(aid)
+        IN_FLIGHT.set(len(self._inflight))
+        if self._backlog or self.opts.exit_when_empty:  # more work may be waiting
+            self._wake.set()
+
+    async def _process(self, aid: str, row: dict[str, Any]) -> None:
+        attempt = int(row["attempts"])
+        started = time.monotonic()
+        try:
+            request = await self._request(aid, row)
+            output = await self.provider.analyze(request)
+        except ProviderError as exc:
+            LATENCY.labels(self.provider.name, "error").observe(time.monotonic() - started)
+            await self._fail(aid, attempt, exc.code, str(exc), exc.retryable, exc.retry_after)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # a bug or an unexpected library error: never store an invented result
+            event(
+                logging.ERROR,
+                "analysis_error",
+                analysis_id=aid,
+                attempt=attempt,
+                error_type=type(exc).__name__,
+            )
+            await self._fail(
+                aid, attempt, "internal_error", f"internal_error: {type(exc).__name__}", True, None
+            )
+            return
+        elapsed = time.monotonic() - started
+        LATENCY.labels(self.provider.name, "ok").observe(elapsed)
+        self._saving.add(aid)
+        try:
+            rows = await self._query(
+                Q["complete"],
+                [
+                    aid,
+                    self.worker_id,
+                    Jsonb(output.result.model_dump()),
+                    output.model,
+                    Jsonb(output.usage.model_dump()),
+                    output.prompt_version,
+                ],
+                deadline=self._save_deadline(),
+            )
+        except ApiError as exc:
+            event(
+                logging.ERROR,
+                "result_rejected",
+                analysis_id=aid,
+                code=exc.code,
+                field=exc.detail.get("field"),
+            )
+            self._saving.discard(aid)
+            await self._fail(
+                aid, attempt, "invalid_output", f"invalid_output: {exc.code}", True, None
+            )
+            return
+        except psycopg.Error as exc:
+            # the lease expires and the analysis is retried (or failed and refunded by the reaper)
+            event(logging.ERROR, "result_not_saved", analysis_id=aid, error=_first_line(exc))
+            return
+        if rows and rows[0]["ok"]:
+            DONE.inc()
+            event(
+                logging.INFO,
+                "analysis_done",
+                analysis_id=aid,
+                attempt=attempt,
+                model=output.model,
+                prompt_version=output.prompt_version,
+                duration_ms=round(elapsed * 1000),
+                tokens=output.usage.total_tokens,
+            )
+        else:
+            LEASE_LOST.inc()
+            event(logging.WARNING, "lease_lost", analysis_id=aid, attempt=attempt, phase="complete")
+
+    async def _request(self, aid: str, row: dict[str, Any]) -> AnalysisRequest:
+        data = row["input"]
+        if not isinstance(data, dict):
+            raise ProviderError("input_missing", "the analysis input was purged", retryable=False)
+        image, mime = None, "image/png"
+        if row["action_type"] == "image_analysis":
+            image, mime = await self.store.load(str(data.get("image_path", "")))
+        return AnalysisRequest(
+            analysis_id=aid,
+            action_type=str(row["action_type"]),
+            input=data,
+            attempt=int(row["attempts"]),
+            image=image,
+            image_mime=mime,
+        )
+
+    async def _fail(
+        self,
+        aid: str,
+        attempt: int,
+        code: str,
+        message: str,
+        retryable: bool,
+        retry_after: float | None,
+    ) -> None:
+        try:
+            rows = await self._query(
+                Q["fail"],
+                [aid, self.worker_id, message, retryable, retry_after],
+                deadline=self._save_deadline(),
+            )
+        except psycopg.Error as exc:
+            event(logging.ERROR, "failure_not_saved", analysis_id=aid, error=_first_line(exc))
+            return
+        status = rows[0]["status"] if rows else None
+        if status == "queued":
+            RETRIED.inc()
+            event(
+                logging.WARNING,
+                "analysis_retry",
+                analysis_id=aid,
+                attempt=attempt,
+                error=code,
+                retry_after=retry_after,
+            )
+        elif status == "failed":
+            FAILED.inc()
+            REFUNDED.inc()
+            event(
+                logging.WARNING,
+                "analysis_failed",
+                analysis_id=aid,
+                attempt=attempt,
+                error=code,
+                retryable=retryable,
+                refunded=True,
+            )
+        else:
+            LEASE_LOST.inc()
+            event(logging.WARNING, "lease_lost", analysis_id=aid, attempt=attempt, phase="fail")
+
+    def _save_deadline(self) -> float:
+        # keep retrying a save through a database outage, longer when not shutting down
+        return time.monotonic() + (self.opts.shutdown_grace_seconds if self._stop.is_set() else 300)
+
+    # -- background loops ---------------------------------------------------------
+
+    async def _heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.opts.heartbeat_seconds)
+            for aid in list(self._inflight):
+                if aid in self._saving:
+                    continue
+                try:
+                    rows = await self._query(
+                        Q["heartbeat"],
+                        [aid, self.worker_id, self.opts.lease_seconds],
+                        deadline=time.monotonic() + self.opts.heartbeat_seconds,
+                    )
+                except psycopg.OperationalError as exc:
+                    event(
+                        logging.WARNING, "heartbeat_failed", analysis_id=aid, error=_first_line(exc)
+                    )
+                    break
+                task = self._inflight.get(aid)
+                if rows and not rows[0]["ok"] and task and aid not in self._saving:
+                    # another worker (or the reaper) has it now: stop wasting the call
+                    self._lost.add(aid)
+                    LEASE_LOST.inc()
+                    event(logging.WARNING, "lease_lost", analysis_id=aid, phase="heartbeat")
+                    task.cancel()
+
+    async def _listen(self) -> None:
+        """LISTEN analysis_queued on a dedicated connection, reconnecting with backoff."""
+        backoff = 0.1
+        while True:
+            try:
+                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                async with conn:
+                    await conn.execute(f"set role {WORKER_ROLE}")
+                    await conn.execute(f"listen {CHANNEL}")
+                    if backoff > 0.1:
+                        event(logging.INFO, "listen_reconnected", worker_id=self.worker_id)
+                    backoff = 0.1
+                    self._wake.set()  # notifications may have been missed meanwhile
+                    while True:
+                        async for _ in conn.notifies(timeout=5.0):
+                            self._wake.set()
+                        await conn.execute("select 1")  # notice a dead server
+            except psycopg.OperationalError as exc:
+                event(
+                    logging.WARNING,
+                    "listen_disconnected",
+                    error=_first_line(exc),
+                    retry_in=round(backoff, 2),
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _queue_stats(self) -> None:
+        while True:
+            try:
+                rows = await self._query(Q["stats"], [], deadline=time.monotonic())
+                for state, value in (rows[0]["stats"] or {}).items():
+                    if state != "oldest_ready_seconds":
+                        QUEUE.labels(state).set(value)
+            except psycopg.OperationalError:
+                pass  # the claim loop reports outages
+            await asyncio.sleep(max(self.opts.poll_seconds, 5.0))
+
+    # -- database -----------------------------------------------------------------
+
+    async def _query(
+        self, query: LiteralString, params: list[Any], *, deadline: float | None = None
+    ) -> list[dict[str, Any]]:
+        """Run one statement (its own transaction); retry connection errors until `deadline`."""
+        backoff = 0.05
+        while True:
+            try:
+                async with self.pool.connection(timeout=10) as conn:
+                    cur = await conn.execute(query, params)
+                    return await cur.fetchall()
+            except psycopg.OperationalError as exc:
+                if deadline is None or time.monotonic() + backoff > deadline:
+                    raise
+                event(
+                    logging.WARNING, "db_retry", error=_first_line(exc), retry_in=round(backoff, 2)
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+            except psycopg.Error as exc:
+                mapped = api_error_from(exc)
+                if mapped:
+                    raise mapped from exc
+                raise
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return repr(text[0][:200]) if text else type(exc).__name__
+
+
+def configure_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    # httpx logs full request lines at INFO; keep the worker's output its own
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+def serve_metrics(port: int) -> None:
+    """Expose Prometheus metrics on 127.0.0.1:port."""
+    start_http_server(port, addr="127.0.0.1")
+    event(logging.INFO, "metrics_listening", address=f"127.0.0.1:{port}")
+
+
+def run_worker(
+    dsn: str,
+    cfg: Config,
+    *,
+    concurrency: int | None = None,
+    metrics_port: int | None = None,
+    exit_when_empty: bool = False,
+    on_ready: Callable[[Worker], Awaitable[None]] | None = None,
+) -> None:
+    """Build the provider and storage from settings and run a worker until stopped."""
+    secrets = load_secrets()
+    options = WorkerOptions.from_config(
+        cfg, concurrency=concurrency, exit_when_empty=exit_when_empty or None
+    )
+    if metrics_port:
+        serve_metrics(metrics_port)
+
+    async def main() -> None:
+        worker = Worker(dsn, make_provider(cfg, secrets), ScreenshotStore(cfg, secrets), options)
+        if on_ready:
+            await on_ready(worker)
+        await worker.run()
+
+    asyncio.run(main())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pyworker.worker", description=__doc__)
+    parser.add_argument("--db-url", default=None, help="PostgreSQL URL (default: $DATABASE_URL)")
+    parser.add_argument("--concurrency", type=int, default=None, help="AI calls in flight")
+    parser.add_argument("--metrics-port", type=int, default=None, help="Prometheus port")
+    parser.add_argument(
+        "--exit-when-empty", action="store_true", help="stop once the queue is drained"
+    )
+    args = parser.parse_args(argv)
+    configure_logging(os.environ.get("LOG_LEVEL", "INFO"))
+    try:
+        cfg = load_config()
+        dsn = args.db_url or load_secrets().database_url
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if not dsn:
+        print("error: environment variable DATABASE_URL is not set", file=sys.stderr)
+        return 1
+    run_worker(
+        dsn,
+        cfg,
+        concurrency=args.concurrency,
+        metrics_port=args.metrics_port,
+        exit_when_empty=args.exit_when_empty,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
