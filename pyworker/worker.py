@@ -43,6 +43,7 @@ from pyworker.settings import Config, SettingsError, load_config, load_secrets
 from pyworker.storage import ScreenshotStore
 
 WORKER_ROLE = "flirt_worker"
+APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
 CHANNEL = "analysis_queued"
 log = logging.getLogger("pyworker.worker")
 
@@ -126,7 +127,11 @@ class Worker:
             dsn,
             min_size=1,
             max_size=min(options.concurrency, 8) + 2,
-            kwargs={"autocommit": True, "row_factory": dict_row},
+            kwargs={
+                "autocommit": True,
+                "row_factory": dict_row,
+                "application_name": APPLICATION_NAME,
+            },
             configure=self._configure,
             open=False,
             name="flirt-worker",
@@ -445,7 +450,9 @@ class Worker:
         backoff = 0.1
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+                conn = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, application_name=APPLICATION_NAME
+                )
                 async with conn:
                     await conn.execute(f"set role {WORKER_ROLE}")
                     await conn.execute(f"listen {CHANNEL}")
