@@ -1,0 +1,306 @@
+-- History and saved replies: own rows only, newest first, keyset pages on (created_at, id).
+-- A cursor is opaque to clients: base64url of "<list>|<created_at UTC>|<id>" of the last
+-- row of the previous page. Rows inserted while paging land before the cursor (newer) or
+-- after it, never on both sides, so pages have no duplicates and no gaps.
+
+-- Opaque cursor for list `kind` positioned after the row (created_at, id).
+create or replace function private.encode_cursor(kind text, created_at timestamptz, id uuid)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select rtrim(translate(encode(convert_to(
+           kind || '|' || (created_at at time zone 'UTC')::text || '|' || id::text, 'UTF8'),
+           'base64'), E'+/\n', '-_'), '=')
+$$;
+grant execute on function private.encode_cursor(text, timestamptz, uuid) to authenticated, service_role;
+
+-- Position (created_at, id) encoded in a cursor of list `kind`; PT400 invalid_input otherwise.
+create or replace function private.decode_cursor(kind text, cursor text,
+  out created_at timestamptz, out id uuid)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_b64 text;
+  v_parts text[];
+begin
+  begin
+    v_b64 := translate(cursor, '-_', '+/');
+    v_b64 := v_b64 || repeat('=', (4 - length(v_b64) % 4) % 4);
+    v_parts := string_to_array(convert_from(decode(v_b64, 'base64'), 'UTF8'), '|');
+    if array_length(v_parts, 1) = 3 and v_parts[1] = kind then
+      created_at := v_parts[2]::timestamp at time zone 'UTC';
+      id := v_parts[3]::uuid;
+    end if;
+  exception when others then
+    created_at := null;
+  end;
+  if created_at is null or id is null then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'cursor', 'reason', 'not_a_cursor'),
+      'Pass next_cursor from the previous page, or nothing for the first page.');
+  end if;
+end
+$$;
+grant execute on function private.decode_cursor(text, text) to authenticated, service_role;
+
+-- PT400 invalid_input unless page_size is 1–100.
+create or replace function private.check_page_size(page_size integer) returns void
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  if page_size is null or page_size not between 1 and 100 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'page_size', 'reason', 'out_of_range', 'min', 1, 'max', 100),
+      'page_size is between 1 and 100.');
+  end if;
+end
+$$;
+grant execute on function private.check_page_size(integer) to authenticated, service_role;
+
+-- The caller's analyses, newest first: {items:[summary…], next_cursor}.
+create or replace function private.get_history(page_size integer, cursor text) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user_id();
+  -- first page: a position after every row, so one index range scan serves every page
+  v_after_at timestamptz := 'infinity';
+  v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+  v_items jsonb;
+  v_more boolean;
+  v_last_at timestamptz;
+  v_last_id uuid;
+begin
+  perform private.check_page_size(page_size);
+  if cursor is not null then
+    select c.created_at, c.id into v_after_at, v_after_id from private.decode_cursor('h', cursor) c;
+  end if;
+
+  with page as (
+    select a.id, a.action_type, a.status, a.cost, a.created_at, a.finished_at
+      from public.analyses a
+     where a.user_id = v_uid
+       and (a.created_at, a.id) < (v_after_at, v_after_id)
+     order by a.created_at desc, a.id desc
+     limit page_size + 1
+  ), numbered as (
+    select p.*, row_number() over (order by p.created_at desc, p.id desc) as n from page p
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'analysis_id', n.id, 'action_type', n.action_type, 'status', n.status,
+           'cost', n.cost, 'created_at', n.created_at, 'finished_at', n.finished_at)
+           order by n.n) filter (where n.n <= page_size), '[]'::jsonb),
+         count(*) > page_size,
+         (array_agg(n.created_at order by n.n desc) filter (where n.n <= page_size))[1],
+         (array_agg(n.id order by n.n desc) filter (where n.n <= page_size))[1]
+    into v_items, v_more, v_last_at, v_last_id
+    from numbered n;
+
+  if not v_more then
+    return jsonb_build_object('items', v_items, 'next_cursor', null);
+  end if;
+  return jsonb_build_object('items', v_items,
+    'next_cursor', private.encode_cursor('h', v_last_at, v_last_id));
+end
+$$;
+grant execute on function private.get_history(integer, text) to authenticated;
+
+-- The signed-in user's analyses, newest first, one page at a time.
+create or replace function public.get_history(page_size integer default 20, cursor text default null)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.get_history(page_size, cursor)
+$$;
+grant execute on function public.get_history(integer, text) to authenticated;
+
+-- One of the caller's analyses in full; PT404 analysis_not_found for any other id.
+create or replace function private.get_analysis(analysis_id uuid) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user_id();
+  v_result jsonb;
+begin
+  select jsonb_build_object(
+           'analysis_id', a.id, 'action_type', a.action_type, 'status', a.status,
+           'cost', a.cost, 'input', a.input, 'result', a.result, 'error', a.error,
+           'model', a.model, 'usage', a.usage, 'created_at', a.created_at,
+           'started_at', a.started_at, 'finished_at', a.finished_at)
+    into v_result
+    from public.analyses a
+   where a.id = get_analysis.analysis_id and a.user_id = v_uid;
+  if v_result is null then
+    perform private.raise_api_error(404, 'analysis_not_found',
+      jsonb_build_object('analysis_id', get_analysis.analysis_id),
+      'This analysis does not exist.');
+  end if;
+  return v_result;
+end
+$$;
+grant execute on function private.get_analysis(uuid) to authenticated;
+
+-- One analysis of the signed-in user, with its input and result.
+create or replace function public.get_analysis(analysis_id uuid) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.get_analysis(analysis_id)
+$$;
+grant execute on function public.get_analysis(uuid) to authenticated;
+
+-- Keep a reply from one of the caller's analyses; saving the same reply again returns the first row.
+create or replace function private.save_reply(analysis_id uuid, reply text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+#variable_conflict use_column
+declare
+  v_uid uuid := private.require_user_id();
+  v_row public.saved_replies;
+begin
+  if save_reply.reply is null or char_length(save_reply.reply) not between 1 and 2000 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'reply', 'reason', 'bad_length', 'min_chars', 1,
+                         'max_chars', 2000, 'chars', coalesce(char_length(save_reply.reply), 0)),
+      'A reply is 1 to 2000 characters.');
+  end if;
+  if save_reply.analysis_id is not null and not exists (
+       select from public.analyses a where a.id = save_reply.analysis_id and a.user_id = v_uid) then
+    perform private.raise_api_error(404, 'analysis_not_found',
+      jsonb_build_object('analysis_id', save_reply.analysis_id), 'This analysis does not exist.');
+  end if;
+
+  insert into public.saved_replies (user_id, analysis_id, reply)
+  values (v_uid, save_reply.analysis_id, save_reply.reply)
+  on conflict (user_id, analysis_id, md5(reply)) do nothing
+  returning * into v_row;
+  if v_row.id is null then
+    -- saved before (possibly by a concurrent call: this statement sees its commit)
+    select s.* into v_row
+      from public.saved_replies s
+     where s.user_id = v_uid and s.analysis_id is not distinct from save_reply.analysis_id
+       and md5(s.reply) = md5(save_reply.reply);
+  end if;
+  return jsonb_build_object('id', v_row.id, 'analysis_id', v_row.analysis_id,
+                            'reply', v_row.reply, 'created_at', v_row.created_at);
+end
+$$;
+grant execute on function private.save_reply(uuid, text) to authenticated;
+
+-- Save a suggested reply (deduplicated per analysis and text); returns the saved row.
+create or replace function public.save_reply(analysis_id uuid, reply text) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.save_reply(analysis_id, reply)
+$$;
+grant execute on function public.save_reply(uuid, text) to authenticated;
+
+-- The caller's saved replies, newest first: {items:[…], next_cursor}.
+create or replace function private.get_saved_replies(page_size integer, cursor text) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user_id();
+  -- first page: a position after every row, so one index range scan serves every page
+  v_after_at timestamptz := 'infinity';
+  v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+  v_items jsonb;
+  v_more boolean;
+  v_last_at timestamptz;
+  v_last_id uuid;
+begin
+  perform private.check_page_size(page_size);
+  if cursor is not null then
+    select c.created_at, c.id into v_after_at, v_after_id from private.decode_cursor('s', cursor) c;
+  end if;
+
+  with page as (
+    select s.id, s.analysis_id, s.reply, s.created_at
+      from public.saved_replies s
+     where s.user_id = v_uid
+       and (s.created_at, s.id) < (v_after_at, v_after_id)
+     order by s.created_at desc, s.id desc
+     limit page_size + 1
+  ), numbered as (
+    select p.*, row_number() over (order by p.created_at desc, p.id desc) as n from page p
+  )
+  select coalesce(jsonb_agg(jsonb_build_object(
+           'id', n.id, 'analysis_id', n.analysis_id, 'reply', n.reply, 'created_at', n.created_at)
+           order by n.n) filter (where n.n <= page_size), '[]'::jsonb),
+         count(*) > page_size,
+         (array_agg(n.created_at order by n.n desc) filter (where n.n <= page_size))[1],
+         (array_agg(n.id order by n.n desc) filter (where n.n <= page_size))[1]
+    into v_items, v_more, v_last_at, v_last_id
+    from numbered n;
+
+  if not v_more then
+    return jsonb_build_object('items', v_items, 'next_cursor', null);
+  end if;
+  return jsonb_build_object('items', v_items,
+    'next_cursor', private.encode_cursor('s', v_last_at, v_last_id));
+end
+$$;
+grant execute on function private.get_saved_replies(integer, text) to authenticated;
+
+-- The signed-in user's saved replies, newest first, one page at a time.
+create or replace function public.get_saved_replies(page_size integer default 50, cursor text default null)
+returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.get_saved_replies(page_size, cursor)
+$$;
+grant execute on function public.get_saved_replies(integer, text) to authenticated;
+
+-- Delete one of the caller's saved replies; PT404 reply_not_found for any other id.
+create or replace function private.delete_saved_reply(reply_id uuid) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_uid uuid := private.require_user_id();
+begin
+  delete from public.saved_replies s
+   where s.id = delete_saved_reply.reply_id and s.user_id = v_uid;
+  if not found then
+    perform private.raise_api_error(404, 'reply_not_found',
+      jsonb_build_object('reply_id', delete_saved_reply.reply_id), 'This saved reply does not exist.');
+  end if;
+  return jsonb_build_object('id', delete_saved_reply.reply_id, 'deleted', true);
+end
+$$;
+grant execute on function private.delete_saved_reply(uuid) to authenticated;
+
+-- Delete a saved reply of the signed-in user.
+create or replace function public.delete_saved_reply(reply_id uuid) returns jsonb
+language sql
+security invoker
+set search_path = ''
+as $$
+  select private.delete_saved_reply(reply_id)
+$$;
+grant execute on function public.delete_saved_reply(uuid) to authenticated;
