@@ -9,6 +9,7 @@ import psycopg
 import typer
 
 from cli.common import DbUrl, JsonOut, emit
+from cli.cron_checks import cron_job_checks
 from pyworker import migrate as migrations
 from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
 
@@ -40,15 +41,8 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         )
     )
     if "pg_cron" in exts:
-        jobs = {r[0] for r in conn.execute("select jobname from cron.job").fetchall()}
-        for job in CRON_JOBS:
-            checks.append(
-                (
-                    f"cron job {job}",
-                    "ok" if job in jobs else "fail",
-                    "scheduled" if job in jobs else "missing: run `flirt-admin config sync`",
-                )
-            )
+        # exists, active, and its last run neither failed nor is overdue
+        checks.extend(cron_job_checks(conn, CRON_JOBS))
     tiers = conn.execute("select count(*) from public.tiers").fetchone()
     checks.append(
         (

@@ -670,6 +670,7 @@ begin
       jsonb_build_object('retried_as', v_retried), 'This analysis was already retried.');
   end if;
 
+  perform private.reset_user_if_due(v_old.user_id, pg_catalog.now());
   select u.* into v_user from public.users u where u.id = v_old.user_id for update;
   if v_user.restricted_reason is not null then
     perform private.raise_api_error(403, 'account_restricted',

@@ -1,0 +1,170 @@
+"""`flirt-admin credits adjust|history`, `reset-daily` and `reconcile`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from cli.common import DbUrl, JsonOut, console, emit, err_console, fail
+from cli.service import service_db
+from cli.users_cmd import UserId, parse_user_id
+from pyworker.db import call_json
+
+credits_app = typer.Typer(help="Credit balances and the ledger.", no_args_is_help=True)
+
+HISTORY_COLUMNS = [
+    "id",
+    "created_at",
+    "kind",
+    "daily_delta",
+    "purchased_delta",
+    "balance_after",
+    "reference",
+    "metadata",
+]
+MISMATCH_COLUMNS = [
+    "user_id",
+    "daily_credits",
+    "ledger_daily",
+    "purchased_credits",
+    "ledger_purchased",
+    "credits_remaining",
+    "last_balance_after",
+]
+
+
+def _progress(quiet: bool) -> Progress:
+    """A progress bar on stderr, so --json output on stdout stays clean."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        disable=quiet,
+    )
+
+
+@credits_app.command("adjust", context_settings={"ignore_unknown_options": True})
+def adjust(
+    user: UserId,
+    delta: Annotated[
+        int,
+        typer.Argument(help="Credits to add (negative to take back), purchased bucket."),
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why (required; stored in the ledger).")
+    ] = "",
+    db: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Add or remove purchased credits with one admin_adjust ledger row."""
+    user_id = parse_user_id(user)
+    if not reason.strip():
+        fail("--reason is required: say why the balance changes")
+    with service_db(db) as conn:
+        result = call_json(
+            conn, "public.admin_adjust_credits", user_id=user_id, delta=delta, reason=reason
+        )
+    emit(result, as_json, title="credits adjusted")
+
+
+@credits_app.command("history")
+def history(
+    user: UserId,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000, help="Newest rows.")] = 50,
+    db: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """A user's ledger rows, newest first."""
+    user_id = parse_user_id(user)
+    with service_db(db) as conn:
+        rows = conn.execute(
+            "select * from private.admin_credit_history(%s, %s)", [user_id, limit]
+        ).fetchall()
+    emit(rows, as_json, HISTORY_COLUMNS, title=f"ledger of {user_id}")
+
+
+def reset_daily(
+    batch_size: Annotated[
+        int | None,
+        typer.Option("--batch-size", min=1, help="Users per committed batch (default: config)."),
+    ] = None,
+    db: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Give every due user today's allowance now, in committed batches (as the cron job does)."""
+    with service_db(db) as conn:
+        plan = conn.execute(
+            "select d.day, (select count(*) from public.users u where u.daily_reset_on < d.day)"
+            " as due, coalesce(%s, (private.setting('reset_batch_size') #>> '{}')::integer, 5000)"
+            " as batch from (select private.credit_day(now()) as day) d",
+            [batch_size],
+        ).fetchone()
+        assert plan is not None
+        total = batches = 0
+        with _progress(as_json) as bar:
+            task = bar.add_task(f"reset for credit day {plan['day']}", total=plan["due"])
+            while True:
+                # each call is one committed batch (autocommit), like the cron procedure
+                n = call_json(
+                    conn, "private.reset_due_users", day=plan["day"], batch_size=plan["batch"]
+                )
+                if not n:
+                    break
+                total += n
+                batches += 1
+                bar.advance(task, n)
+                if n < plan["batch"]:
+                    break
+    emit(
+        {"credit_day": str(plan["day"]), "users_reset": total, "batches": batches},
+        as_json,
+        title="daily reset",
+    )
+
+
+def reconcile(
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Users per query.")] = 5000,
+    db: DbUrl = None,
+    as_json: JsonOut = False,
+) -> None:
+    """Check the ledger invariant for every user; exit 1 listing each mismatching user."""
+    mismatches: list[dict[str, Any]] = []
+    checked = 0
+    with service_db(db) as conn:
+        row = conn.execute("select count(*) as n from public.users").fetchone()
+        after: uuid.UUID | None = None
+        with _progress(as_json) as bar:
+            task = bar.add_task("reconcile ledger", total=row["n"] if row else None)
+            while True:
+                page = conn.execute(
+                    "select * from private.ledger_mismatches_page(%s, %s)", [after, batch_size]
+                ).fetchall()
+                summary = next(r for r in page if not r["mismatch"])
+                mismatches += [{c: r[c] for c in MISMATCH_COLUMNS} for r in page if r["mismatch"]]
+                checked += summary["users_checked"]
+                bar.advance(task, summary["users_checked"])
+                if summary["users_checked"] < batch_size:
+                    break
+                after = summary["last_user_id"]
+    if as_json:
+        emit({"users_checked": checked, "mismatches": mismatches}, True)
+    elif mismatches:
+        emit(mismatches, False, MISMATCH_COLUMNS, title="ledger mismatches")
+    else:
+        console.print(f"ledger matches every balance ({checked} users)")
+    if mismatches:
+        for m in mismatches:
+            err_console.print(
+                f"mismatch: user {m['user_id']} daily {m['daily_credits']} vs ledger"
+                f" {m['ledger_daily']}, purchased {m['purchased_credits']} vs ledger"
+                f" {m['ledger_purchased']}, remaining {m['credits_remaining']} vs last"
+                f" balance_after {m['last_balance_after']}",
+                highlight=False,
+                soft_wrap=True,
+            )
+        raise typer.Exit(1)

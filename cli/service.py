@@ -1,0 +1,39 @@
+"""The admin commands' database session: DATABASE_URL, then `set role service_role`."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psycopg
+
+from cli.common import db_url, errors_as_lines
+from pyworker.db import SERVICE_ROLE, connect
+
+
+def _operator() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+@contextmanager
+def service_db(option: str | None) -> Iterator[psycopg.Connection[Any]]:
+    """An autocommit service_role connection; errors inside become one line and exit 1.
+
+    application_name names the operator, so audit metadata (`by`) says who acted.
+    """
+    url = db_url(option)
+    with errors_as_lines():
+        conn = connect(url, role=SERVICE_ROLE, autocommit=True)
+        try:
+            conn.execute(
+                "select set_config('application_name', %s, false)",
+                [f"flirt-admin:{_operator()}"],
+            )
+            yield conn
+        finally:
+            conn.close()
