@@ -100,7 +100,7 @@ def demo(
         console.print(f"interest level: {result['interest_level']}/10, tone: {result['tone']}")
         console.print(f"red flags: {', '.join(result['red_flags']) or 'none'}")
         for i, s in enumerate(result["suggestions"], 1):
-            console.print(f"  {i}. [{s['style']}] {s['reply']}  — {s['rationale']}")
+            console.print(f"  {i}. ({s['style']}) {s['reply']}  — {s['rationale']}", markup=False)
         console.print(f"credits now: {user_rpc(api, user_id, 'get_credits')['credits_remaining']}")
 
         _step(6, "save_reply() with the first suggestion")
