@@ -1,0 +1,189 @@
+"""The daily allowance: lazy reset, the batched reset job, timezones and DST, catch-up."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from pyworker.db import SERVICE_ROLE, connect
+from tests.py.dbtools import TestDatabase, balances, rpc
+from tests.py.test_credits_concurrency import set_buckets, set_setting
+
+
+def ledger_kinds(db: TestDatabase, user: uuid.UUID) -> list[dict[str, Any]]:
+    return db.fetchall(
+        "select kind, daily_delta, purchased_delta, balance_after from credits_transactions"
+        " where user_id = %s order by id",
+        [user],
+    )
+
+
+def days_behind(db: TestDatabase, user: uuid.UUID, days: int) -> None:
+    db.execute(
+        "update users set daily_reset_on = private.credit_day(now()) - %s where id = %s",
+        [days, user],
+    )
+
+
+def service_call(db: TestDatabase, query: str, params: Any = None) -> Any:
+    with connect(db.owner_dsn, role=SERVICE_ROLE, autocommit=True) as conn:
+        row = conn.execute(query, params).fetchone()
+    return row
+
+
+def test_get_credits_resets_a_due_user_once_without_touching_purchased(db: TestDatabase) -> None:
+    user = db.create_user()
+    set_buckets(db, user, daily=7, purchased=33)
+    days_behind(db, user, 1)
+    with db.api_connect() as conn:
+        first = rpc(conn, user, "get_credits")
+        second = rpc(conn, user, "get_credits")
+    assert (first["daily_credits"], first["purchased_credits"]) == (100, 33)
+    assert second == first
+    assert ledger_kinds(db, user)[-1] == {
+        "kind": "daily_reset",
+        "daily_delta": 93,
+        "purchased_delta": 0,
+        "balance_after": 133,
+    }
+    assert sum(r["kind"] == "daily_reset" for r in ledger_kinds(db, user)) == 1
+    today = db.fetchone("select private.credit_day(now()) as d")
+    assert today is not None and balances(db, user)["daily_reset_on"] == today["d"]
+
+
+def test_allowance_never_accumulates_over_missed_days(db: TestDatabase) -> None:
+    user = db.create_user()
+    days_behind(db, user, 9)
+    with db.api_connect() as conn:
+        credits = rpc(conn, user, "get_credits")
+    assert credits["daily_credits"] == credits["daily_limit"] == 100
+    # already at the allowance: the day moves on, no ledger row
+    assert [r["kind"] for r in ledger_kinds(db, user)] == ["signup_bonus"]
+
+
+def test_perform_action_applies_a_due_reset_before_charging(db: TestDatabase) -> None:
+    user = db.create_user()
+    set_buckets(db, user, daily=0, purchased=0)
+    days_behind(db, user, 1)
+    with db.api_connect() as conn:
+        out = rpc(conn, user, "perform_action", action_type="short_chat", input={"chat": "hi"})
+    assert (out["daily_credits"], out["purchased_credits"]) == (95, 0)
+    assert [r["kind"] for r in ledger_kinds(db, user)][-2:] == ["daily_reset", "action"]
+
+
+def test_failed_action_leaves_a_due_reset_unapplied(db: TestDatabase) -> None:
+    user = db.create_user()
+    days_behind(db, user, 1)
+    before = balances(db, user)
+    with db.api_connect() as conn, pytest.raises(Exception, match="unknown_action"):
+        rpc(conn, user, "perform_action", action_type="nope", input={"chat": "hi"})
+    assert balances(db, user) == before
+
+
+def test_concurrent_get_credits_reset_a_due_user_once(db: TestDatabase) -> None:
+    user = db.create_user()
+    set_buckets(db, user, daily=1, purchased=0)
+    days_behind(db, user, 1)
+    barrier = threading.Barrier(8)
+
+    def call() -> None:
+        with db.api_connect() as conn:
+            barrier.wait()
+            rpc(conn, user, "get_credits")
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r["kind"] == "daily_reset" for r in ledger_kinds(db, user)) == 1
+    assert balances(db, user)["daily_credits"] == 100
+
+
+def credit_day(db: TestDatabase, at: datetime) -> date:
+    row = db.fetchone("select private.credit_day(%s) as d", [at])
+    assert row is not None
+    return row["d"]  # type: ignore[no-any-return]
+
+
+def next_reset_at(db: TestDatabase, day: date) -> datetime:
+    row = db.fetchone("select private.next_reset_at(%s) as t", [day])
+    assert row is not None
+    return row["t"]  # type: ignore[no-any-return]
+
+
+def reset_at(db: TestDatabase, at: datetime) -> int:
+    row = service_call(db, "select private.reset_daily(%s) as r", [at])
+    return int(row["r"]["users_reset"])
+
+
+@pytest.mark.parametrize(
+    ("timezone", "hour", "day", "expected_utc"),
+    [
+        # UTC, hour 0: the day starts at midnight UTC
+        ("UTC", 0, date(2026, 3, 7), datetime(2026, 3, 8, 0, 0, tzinfo=UTC)),
+        # New York, hour 4 = local midnight + 4 h of elapsed time (DESIGN §5 formula).
+        # EST (UTC-5) before the spring switch on 2026-03-08 …
+        ("America/New_York", 4, date(2026, 3, 6), datetime(2026, 3, 7, 9, 0, tzinfo=UTC)),
+        ("America/New_York", 4, date(2026, 3, 7), datetime(2026, 3, 8, 9, 0, tzinfo=UTC)),
+        # … EDT (UTC-4) after it
+        ("America/New_York", 4, date(2026, 3, 8), datetime(2026, 3, 9, 8, 0, tzinfo=UTC)),
+        # autumn switch on 2026-11-01: EDT midnight, then EST
+        ("America/New_York", 4, date(2026, 10, 31), datetime(2026, 11, 1, 8, 0, tzinfo=UTC)),
+        ("America/New_York", 4, date(2026, 11, 1), datetime(2026, 11, 2, 9, 0, tzinfo=UTC)),
+    ],
+)
+def test_reset_happens_exactly_when_the_credit_day_changes_across_dst(
+    db: TestDatabase, timezone: str, hour: int, day: date, expected_utc: datetime
+) -> None:
+    set_setting(db, "reset_timezone", f'"{timezone}"')
+    set_setting(db, "reset_hour", str(hour))
+    boundary = next_reset_at(db, day)
+    assert boundary == expected_utc
+    tick = timedelta(microseconds=1)
+    assert credit_day(db, boundary - tick) == day
+    assert credit_day(db, boundary) == day + timedelta(days=1)
+
+    user = db.create_user()
+    set_buckets(db, user, daily=3, purchased=0)
+    db.execute("update users set daily_reset_on = %s where id = %s", [day, user])
+    assert reset_at(db, boundary - tick) == 0
+    assert balances(db, user)["daily_credits"] == 3
+    assert reset_at(db, boundary) == 1
+    assert balances(db, user)["daily_credits"] == 100
+    assert balances(db, user)["daily_reset_on"] == day + timedelta(days=1)
+    # the next day may be 23 or 25 hours long: nothing more until it ends
+    assert reset_at(db, next_reset_at(db, day + timedelta(days=1)) - tick) == 0
+
+
+def test_reset_job_catches_up_after_missed_runs_in_committed_batches(db: TestDatabase) -> None:
+    users = [db.create_user() for _ in range(23)]
+    for i, user in enumerate(users):
+        set_buckets(db, user, daily=i, purchased=5)
+        days_behind(db, user, 1 + i % 4)  # missed up to four daily runs
+    fresh = db.create_user()  # already reset today
+    out = service_call(
+        db, "call private.run_daily_reset(batch_size => 5, users_reset => null, batches => null)"
+    )
+    assert out == {"users_reset": 23, "batches": 5}
+    for user in users:
+        row = balances(db, user)
+        assert (row["daily_credits"], row["purchased_credits"]) == (100, 5)
+        assert sum(r["kind"] == "daily_reset" for r in ledger_kinds(db, user)) == 1
+    assert [r["kind"] for r in ledger_kinds(db, fresh)] == ["signup_bonus"]
+    again = service_call(db, "call private.run_daily_reset(users_reset => null, batches => null)")
+    assert again == {"users_reset": 0, "batches": 0}
+
+
+def test_reset_job_is_scheduled_with_the_fixed_command(cron_db: TestDatabase) -> None:
+    row = cron_db.fetchone(
+        "select schedule, command from cron.job where jobname = 'flirt_daily_reset'"
+    )
+    assert row == {"schedule": "*/15 * * * *", "command": "call private.run_daily_reset()"}
+    # the exact command pg_cron runs works outside a transaction block (it commits per batch)
+    with cron_db.connect(autocommit=True) as conn:
+        conn.execute("call private.run_daily_reset()")
