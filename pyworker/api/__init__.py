@@ -1,0 +1,1 @@
+"""HTTP API (FastAPI): Stripe checkout, subscriptions and the Stripe webhook."""

@@ -1,0 +1,145 @@
+"""The FastAPI application: routes, CORS, one JSON error shape, health and metrics.
+
+Every error answers `{"error": {"code", "message", "detail"}}`: `code` is a
+stable snake_case string (the same codes the SQL functions raise), `message`
+a human sentence, `detail` an object with the figures.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pyworker.api import billing, webhooks
+from pyworker.api.auth import TokenVerifier
+from pyworker.api.deps import Services, make_pool, make_stripe_client
+from pyworker.db import ApiError
+from pyworker.settings import Config, Secrets, get_config, load_secrets
+
+log = logging.getLogger("pyworker.api")
+HTTP_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+def error_response(
+    status: int,
+    code: str,
+    message: str,
+    detail: Any = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code, "message": message, "detail": jsonable_encoder(detail or {})}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _api_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+    return error_response(exc.status, exc.code, exc.hint or exc.code, exc.detail, headers)
+
+
+async def _http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return error_response(exc.status_code, code, str(exc.detail), None, exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {"field": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
+        for e in exc.errors()
+    ]
+    return error_response(422, "invalid_request", "The request is not valid.", {"errors": errors})
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("api_unhandled_error path=%s", request.url.path)
+    return error_response(500, "internal_error", "Something went wrong on our side.")
+
+
+def create_app(
+    cfg: Config | None = None,
+    secrets: Secrets | None = None,
+    database_url: str | None = None,
+    pool_size: int = 10,
+) -> FastAPI:
+    """Build the app; settings default to config.toml and the environment."""
+    cfg = cfg or get_config()
+    secrets = secrets or load_secrets()
+    dsn = database_url or secrets.database_url
+    if not dsn:
+        raise RuntimeError("environment variable DATABASE_URL is not set")
+    services = Services(cfg, secrets, make_pool(dsn, pool_size), make_stripe_client(cfg, secrets))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await services.pool.open(wait=False)
+        log.info("api_started stripe_api_version=%s", cfg.stripe.api_version)
+        try:
+            yield
+        finally:
+            await services.pool.close()
+
+    app = FastAPI(
+        title="AI Flirt Studio API",
+        version="1.0.0",
+        description="Stripe checkout, subscriptions and webhooks for AI Flirt Studio.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.state.verifier = TokenVerifier(secrets)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cfg.api.cors_origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+        max_age=600,
+    )
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)
+    app.include_router(billing.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "Database unreachable"}})
+    async def readyz() -> Any:
+        """Readiness: the database answers."""
+        try:
+            async with services.pool.connection(timeout=2) as conn:
+                await conn.execute("select 1")
+        except Exception as exc:
+            log.warning("readyz_failed error=%s", type(exc).__name__)
+            return error_response(503, "database_unavailable", "The database does not answer.")
+        return {"status": "ok"}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus metrics."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

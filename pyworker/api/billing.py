@@ -1,0 +1,265 @@
+"""User billing endpoints: packs, quick packs, subscriptions, cancel, customer portal.
+
+Every object created at Stripe carries metadata.user_id (and pack_id or tier),
+sessions carry client_reference_id, and every create has an idempotency key:
+a client may send `Idempotency-Key` to make a retried request return the
+same Stripe object. Credits are granted only by the webhook, never here.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header
+from pydantic import BaseModel, ConfigDict, Field
+
+from pyworker.api.auth import CurrentUser, current_user
+from pyworker.api.deps import BILLING_REQUESTS, Services, call_json, services
+from pyworker.db import ApiError
+
+router = APIRouter(prefix="/api/user", tags=["billing"])
+
+User = Annotated[CurrentUser, Depends(current_user)]
+Svc = Annotated[Services, Depends(services)]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="Optional: the same key returns the same Stripe object for a retried request.",
+    ),
+]
+SLUG = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BuyPackBody(_Body):
+    pack_id: str = Field(pattern=SLUG, examples=["small"])
+
+
+class SubscribeBody(_Body):
+    tier: str = Field(pattern=SLUG, examples=["premium"])
+
+
+class CancelBody(_Body):
+    immediately: bool = False
+
+
+class CheckoutOut(BaseModel):
+    checkout_url: str
+    session_id: str
+
+
+class QuickPackOut(BaseModel):
+    client_secret: str
+    payment_intent_id: str
+
+
+class SubscribeOut(BaseModel):
+    checkout_url: str | None = Field(description="Set when a new subscription needs Checkout.")
+    session_id: str | None
+    subscription_id: str | None = Field(
+        default=None, description="Set when the existing subscription was changed in place."
+    )
+    status: str | None = None
+
+
+class CancelOut(BaseModel):
+    status: str
+    cancel_at_period_end: bool
+    current_period_end: datetime | None
+
+
+class PortalOut(BaseModel):
+    url: str
+
+
+def _key(kind: str, user: CurrentUser, client_key: str | None, *parts: str) -> str:
+    """Stripe idempotency key: stable for a client-keyed retry, unique otherwise."""
+    return ":".join([kind, str(user.id), *parts, client_key or uuid.uuid4().hex])
+
+
+async def _account_with_customer(svc: Services, user: CurrentUser, purchase: bool) -> Any:
+    """The account, locked while its one Stripe customer is created if it has none yet."""
+    async with svc.pool.connection() as conn, conn.transaction():
+        account = await call_json(
+            conn, "private.lock_billing_account", target_user=user.id, purchase=purchase
+        )
+        if account["stripe_customer_id"]:
+            return account
+        params: Any = {"metadata": {"user_id": str(user.id)}}
+        if account["email"]:
+            params["email"] = account["email"]
+        customer = await svc.stripe_call(
+            "customers.create",
+            lambda c: c.v1.customers.create(
+                params,
+                # derived from the user: a retry after a lost answer finds the same customer
+                options={"idempotency_key": f"customer:{user.id}"},
+            ),
+        )
+        account["stripe_customer_id"] = await call_json(
+            conn, "private.set_stripe_customer", target_user=user.id, customer_id=customer.id
+        )
+        return account
+
+
+def _period_end(subscription: Any) -> datetime | None:
+    # since API 2025-03-31 the billing period lives on the subscription items
+    items = subscription.to_dict().get("items", {}).get("data", [])
+    end = items[0].get("current_period_end") if items else None
+    return datetime.fromtimestamp(end, UTC) if end else None
+
+
+@router.post("/buy_pack", response_model=CheckoutOut)
+async def buy_pack(
+    body: BuyPackBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> CheckoutOut:
+    """Start a Stripe Checkout Session (mode payment) for a credit pack."""
+    pack = await svc.call("private.billing_pack", pack=body.pack_id)
+    account = await _account_with_customer(svc, user, purchase=True)
+    meta = {"user_id": str(user.id), "pack_id": pack["id"]}
+    params: Any = {
+        "mode": "payment",
+        "customer": account["stripe_customer_id"],
+        "client_reference_id": str(user.id),
+        "line_items": [{"price": pack["stripe_price_id"], "quantity": 1}],
+        "metadata": meta,
+        "payment_intent_data": {"metadata": meta},
+        "success_url": svc.cfg.stripe.success_url,
+        "cancel_url": svc.cfg.stripe.cancel_url,
+    }
+    key = _key("buy_pack", user, idempotency_key, pack["id"])
+    session = await svc.stripe_call(
+        "checkout.sessions.create",
+        lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": key}),
+    )
+    BILLING_REQUESTS.labels("buy_pack", "ok").inc()
+    return CheckoutOut(checkout_url=session.url or "", session_id=session.id)
+
+
+@router.post("/buy_quick_pack", response_model=QuickPackOut)
+async def buy_quick_pack(
+    body: BuyPackBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> QuickPackOut:
+    """Create a PaymentIntent for a pack, confirmed by the frontend with Stripe.js."""
+    pack = await svc.call("private.billing_pack", pack=body.pack_id)
+    account = await _account_with_customer(svc, user, purchase=True)
+    params: Any = {
+        "amount": pack["price_cents"],
+        "currency": pack["currency"],
+        "customer": account["stripe_customer_id"],
+        "automatic_payment_methods": {"enabled": True},
+        "description": pack["name"],
+        "metadata": {"user_id": str(user.id), "pack_id": pack["id"]},
+    }
+    key = _key("buy_quick_pack", user, idempotency_key, pack["id"])
+    intent = await svc.stripe_call(
+        "payment_intents.create",
+        lambda c: c.v1.payment_intents.create(params, {"idempotency_key": key}),
+    )
+    BILLING_REQUESTS.labels("buy_quick_pack", "ok").inc()
+    return QuickPackOut(client_secret=intent.client_secret or "", payment_intent_id=intent.id)
+
+
+@router.post("/subscribe", response_model=SubscribeOut)
+async def subscribe(
+    body: SubscribeBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
+) -> SubscribeOut:
+    """Subscribe through Checkout, or move the existing subscription to `tier` (prorated)."""
+    plan = await svc.call("private.plan_subscription", target_user=user.id, tier=body.tier)
+    meta = {"user_id": str(user.id), "tier": plan["target_tier"]}
+    key = _key("subscribe", user, idempotency_key, plan["target_tier"])
+    if plan["action"] == "modify":
+        # Never a second subscription: change the price of the existing one.
+        sub_id = plan["subscription_id"]
+        current = await svc.stripe_call(
+            "subscriptions.retrieve", lambda c: c.v1.subscriptions.retrieve(sub_id)
+        )
+        item_id = current.to_dict()["items"]["data"][0]["id"]
+        update: Any = {
+            "items": [{"id": item_id, "price": plan["price_id"]}],
+            "proration_behavior": "create_prorations",
+            "cancel_at_period_end": False,
+            "metadata": meta,
+        }
+        updated = await svc.stripe_call(
+            "subscriptions.update",
+            lambda c: c.v1.subscriptions.update(sub_id, update, {"idempotency_key": key}),
+        )
+        BILLING_REQUESTS.labels("subscribe", "modified").inc()
+        return SubscribeOut(
+            checkout_url=None, session_id=None, subscription_id=updated.id, status=updated.status
+        )
+    account = await _account_with_customer(svc, user, purchase=True)
+    params: Any = {
+        "mode": "subscription",
+        "customer": account["stripe_customer_id"],
+        "client_reference_id": str(user.id),
+        "line_items": [{"price": plan["price_id"], "quantity": 1}],
+        "metadata": meta,
+        "subscription_data": {"metadata": meta},
+        "success_url": svc.cfg.stripe.success_url,
+        "cancel_url": svc.cfg.stripe.cancel_url,
+    }
+    session = await svc.stripe_call(
+        "checkout.sessions.create",
+        lambda c: c.v1.checkout.sessions.create(params, {"idempotency_key": key}),
+    )
+    BILLING_REQUESTS.labels("subscribe", "checkout").inc()
+    return SubscribeOut(checkout_url=session.url or "", session_id=session.id)
+
+
+@router.post("/cancel_subscription", response_model=CancelOut)
+async def cancel_subscription(
+    user: User, svc: Svc, body: CancelBody | None = None, idempotency_key: IdempotencyKey = None
+) -> CancelOut:
+    """Cancel at the end of the paid period (default) or immediately."""
+    immediately = body.immediately if body else False
+    account = await svc.call("private.lock_billing_account", target_user=user.id, purchase=False)
+    if not account["subscribed"]:
+        raise ApiError(404, "no_subscription", {}, "There is no active subscription to cancel.")
+    sub_id = account["subscription_id"]
+    if immediately:
+        sub = await svc.stripe_call(
+            "subscriptions.cancel", lambda c: c.v1.subscriptions.cancel(sub_id)
+        )
+    else:
+        key = _key("cancel", user, idempotency_key, sub_id)
+        sub = await svc.stripe_call(
+            "subscriptions.update",
+            lambda c: c.v1.subscriptions.update(
+                sub_id, {"cancel_at_period_end": True}, {"idempotency_key": key}
+            ),
+        )
+    BILLING_REQUESTS.labels("cancel_subscription", "immediately" if immediately else "at_end").inc()
+    # The database follows through the customer.subscription.* webhook.
+    return CancelOut(
+        status=sub.status,
+        cancel_at_period_end=bool(sub.cancel_at_period_end),
+        current_period_end=_period_end(sub),
+    )
+
+
+@router.post("/billing_portal", response_model=PortalOut)
+async def billing_portal(user: User, svc: Svc, idempotency_key: IdempotencyKey = None) -> PortalOut:
+    """A Stripe customer portal session (invoices, payment methods, plan)."""
+    account = await _account_with_customer(svc, user, purchase=False)
+    params: Any = {
+        "customer": account["stripe_customer_id"],
+        "return_url": svc.cfg.stripe.portal_return_url,
+    }
+    key = _key("portal", user, idempotency_key)
+    portal = await svc.stripe_call(
+        "billing_portal.sessions.create",
+        lambda c: c.v1.billing_portal.sessions.create(params, {"idempotency_key": key}),
+    )
+    BILLING_REQUESTS.labels("billing_portal", "ok").inc()
+    return PortalOut(url=portal.url)

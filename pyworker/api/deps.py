@@ -1,0 +1,132 @@
+"""What every request needs: the service_role connection pool, Stripe and settings."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import psycopg
+import stripe
+from prometheus_client import Counter, Histogram
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+
+from pyworker.db import SERVICE_ROLE, ApiError, api_error_from
+from pyworker.settings import Config, Secrets
+
+log = logging.getLogger("pyworker.api")
+T = TypeVar("T")
+
+STRIPE_CALLS = Histogram(
+    "flirt_stripe_api_seconds", "Stripe API calls made by the API", ["operation", "outcome"]
+)
+BILLING_REQUESTS = Counter(
+    "flirt_billing_requests_total", "User billing requests", ["endpoint", "outcome"]
+)
+
+
+def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | None:
+    """A Stripe client pinned to config's API version (None without STRIPE_SECRET_KEY)."""
+    if not secrets.stripe_secret_key:
+        return None
+    bases: dict[str, str] = {}
+    if secrets.stripe_api_base:
+        bases["api"] = secrets.stripe_api_base.rstrip("/")
+    return stripe.StripeClient(
+        secrets.stripe_secret_key,
+        stripe_version=cfg.stripe.api_version,
+        base_addresses=bases,  # type: ignore[arg-type]
+        max_network_retries=2,
+    )
+
+
+async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
+    await conn.execute(sql.SQL("set role {}").format(sql.Identifier(SERVICE_ROLE)))
+    await conn.commit()
+
+
+def make_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
+    """Connections acting as service_role (opened by the app's lifespan)."""
+    return AsyncConnectionPool(
+        dsn,
+        min_size=min(2, max_size),
+        max_size=max_size,
+        open=False,
+        kwargs={"row_factory": dict_row},
+        configure=_configure,
+        timeout=10,
+        name="api",
+    )
+
+
+@dataclass
+class Services:
+    cfg: Config
+    secrets: Secrets
+    pool: AsyncConnectionPool[Any]
+    stripe_client: stripe.StripeClient | None
+
+    async def call(self, function: str, **params: Any) -> Any:
+        """One SQL function call in its own transaction; PTxxx becomes ApiError."""
+        async with self.pool.connection() as conn, conn.transaction():
+            return await call_json(conn, function, **params)
+
+    async def stripe_call(self, operation: str, fn: Callable[[stripe.StripeClient], T]) -> T:
+        """Run a Stripe call off the event loop; any Stripe failure is a 502."""
+        client = self.stripe_client
+        if client is None:
+            raise ApiError(503, "payments_not_configured", {}, "STRIPE_SECRET_KEY is not set.")
+        started = time.perf_counter()
+        try:
+            result = await run_in_threadpool(fn, client)
+        except stripe.StripeError as exc:
+            STRIPE_CALLS.labels(operation, "error").observe(time.perf_counter() - started)
+            log.warning(
+                "stripe_call_failed operation=%s http_status=%s code=%s request_id=%s",
+                operation,
+                exc.http_status,
+                exc.code,
+                exc.request_id,
+            )
+            raise ApiError(
+                502,
+                "payment_provider_error",
+                {"operation": operation, "stripe_code": exc.code, "request_id": exc.request_id},
+                "The payment provider could not be reached or refused the request; "
+                "nothing was charged. Try again.",
+            ) from exc
+        STRIPE_CALLS.labels(operation, "ok").observe(time.perf_counter() - started)
+        return result
+
+
+async def call_json(conn: psycopg.AsyncConnection[Any], function: str, **params: Any) -> Any:
+    """Async twin of pyworker.db.call_json: `function(name => value, …)` returning JSON."""
+    args = sql.SQL(", ").join(
+        sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in params
+    )
+    schema, _, name = function.rpartition(".")
+    ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
+    query = sql.SQL("select {}({}) as value").format(ident, args)
+    values = {k: (Jsonb(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
+    try:
+        cur = await conn.execute(query, values)
+        row = await cur.fetchone()
+    except psycopg.Error as exc:
+        mapped = api_error_from(exc)
+        if mapped:
+            raise mapped from exc
+        raise
+    return None if row is None else row["value"]
+
+
+def services(request: Request) -> Services:
+    """FastAPI dependency: the app's Services."""
+    svc: Services = request.app.state.services
+    return svc

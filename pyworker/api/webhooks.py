@@ -1,0 +1,159 @@
+"""POST /api/webhook/stripe: verify, record and apply each Stripe event once.
+
+The signature is checked on the raw body with the tolerance applied both
+ways (the stripe library only rejects old timestamps). The event is then
+recorded and applied by one SQL call in one transaction: a duplicate delivery,
+even a concurrent one, waits for the first and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any
+
+import psycopg
+import stripe
+from fastapi import APIRouter
+from prometheus_client import Counter, Histogram
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from pyworker.api.deps import Services
+from pyworker.db import ApiError, api_error_from
+
+router = APIRouter(tags=["webhooks"])
+log = logging.getLogger("pyworker.api.webhooks")
+
+WEBHOOK_EVENTS = Counter(
+    "flirt_webhook_events_total", "Stripe webhook deliveries by outcome", ["type", "status"]
+)
+WEBHOOK_REJECTED = Counter(
+    "flirt_webhook_rejected_total", "Webhook deliveries refused before applying", ["reason"]
+)
+WEBHOOK_SECONDS = Histogram("flirt_webhook_seconds", "Time to verify and apply one delivery")
+APPLY = "select private.apply_stripe_event(%s::jsonb) as value"
+
+
+class WebhookOut(BaseModel):
+    received: bool
+    event_id: str
+    status: str
+    duplicate: bool
+
+
+def _reject(reason: str, hint: str) -> ApiError:
+    WEBHOOK_REJECTED.labels(reason).inc()
+    return ApiError(400, reason, {}, hint)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _reject("payload_too_large", f"Webhook bodies are limited to {limit} bytes.")
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise _reject("payload_too_large", f"Webhook bodies are limited to {limit} bytes.")
+    return bytes(chunks)
+
+
+def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> None:
+    """Raise a 400 ApiError unless `header` signs `payload` within ±tolerance seconds of now."""
+    try:
+        stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+        timestamp = int(dict(p.split("=", 1) for p in header.split(",") if "=" in p)["t"])
+    except (stripe.SignatureVerificationError, KeyError, ValueError) as exc:
+        raise _reject("invalid_signature", "The Stripe-Signature header does not match.") from exc
+    skew = time.time() - timestamp
+    if skew > tolerance:
+        raise _reject("stale_signature", f"The signature is older than {tolerance} s.")
+    if skew < -tolerance:
+        raise _reject("future_signature", f"The signature is dated over {tolerance} s ahead.")
+
+
+@router.post(
+    "/api/webhook/stripe",
+    response_model=WebhookOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        "parameters": [
+            {
+                "name": "Stripe-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+            }
+        ],
+    },
+    responses={400: {"description": "Bad signature or payload"}, 500: {"description": "Retry"}},
+)
+async def stripe_webhook(request: Request) -> Any:
+    """Receive a Stripe event (signed); 200 once applied or ignored, 500 so Stripe retries."""
+    started = time.perf_counter()
+    svc: Services = request.app.state.services
+    secret = svc.secrets.stripe_webhook_secret
+    if not secret:
+        raise ApiError(503, "webhooks_not_configured", {}, "STRIPE_WEBHOOK_SECRET is not set.")
+    header = request.headers.get("stripe-signature")
+    if not header:
+        raise _reject("missing_signature", "The Stripe-Signature header is missing.")
+    raw = await _read_body(request, svc.cfg.api.max_webhook_bytes)
+    try:
+        payload = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _reject("malformed_payload", "The body is not UTF-8.") from exc
+    verify_signature(payload, header, secret, svc.cfg.stripe.webhook_tolerance_seconds)
+    try:
+        event = json.loads(payload)
+    except ValueError as exc:
+        raise _reject("malformed_payload", "The body is not JSON.") from exc
+    if not (
+        isinstance(event, dict)
+        and isinstance(event.get("id"), str)
+        and isinstance(event.get("type"), str)
+        and isinstance(event.get("created"), int)
+        and isinstance(event.get("data"), dict)
+        and isinstance(event["data"].get("object"), dict)
+    ):
+        raise _reject("malformed_payload", "The body is not a Stripe event.")
+
+    try:
+        async with svc.pool.connection() as conn, conn.transaction():
+            cur = await conn.execute(APPLY, [payload])
+            row = await cur.fetchone()
+    except psycopg.Error as exc:
+        mapped = api_error_from(exc)
+        if mapped:
+            raise mapped from exc
+        if isinstance(exc, psycopg.DataError):  # e.g. \u0000, which jsonb cannot hold
+            raise _reject("malformed_payload", "The event cannot be stored as JSON.") from exc
+        raise
+    result = row["value"] if row else {}
+    status = result.get("status", "failed")
+    WEBHOOK_EVENTS.labels(event["type"], "duplicate" if result.get("duplicate") else status).inc()
+    WEBHOOK_SECONDS.observe(time.perf_counter() - started)
+    log.info(
+        "stripe_event event_id=%s type=%s status=%s duplicate=%s outcome=%r",
+        event["id"],
+        event["type"],
+        status,
+        result.get("duplicate"),
+        result.get("outcome") or result.get("error"),
+    )
+    if status == "failed":
+        # Effects were rolled back and the failure recorded; a 500 makes Stripe retry.
+        raise ApiError(
+            500,
+            "event_failed",
+            {"event_id": event["id"], "error": result.get("error")},
+            "Applying the event failed; Stripe will retry it.",
+        )
+    return WebhookOut(
+        received=True, event_id=event["id"], status=status, duplicate=bool(result.get("duplicate"))
+    )

@@ -1,0 +1,758 @@
+-- Billing: Stripe webhook events, credit pack purchases, subscriptions, clawbacks.
+-- Every function here is for service_role only (the Python API and CLI).
+-- Stripe neither guarantees order nor uniqueness of deliveries: each event is
+-- recorded and applied at most once, in the transaction of its effects, and
+-- subscription state only moves forward in Stripe's own event time.
+
+-- ---------------------------------------------------------------------------
+-- helpers
+-- ---------------------------------------------------------------------------
+
+-- A Stripe epoch (seconds, JSON number) as timestamptz; null for anything else.
+create or replace function private.stripe_time(epoch jsonb) returns timestamptz
+language sql
+immutable
+set search_path = ''
+as $$
+  select case when jsonb_typeof(epoch) = 'number'
+              then pg_catalog.to_timestamp((epoch #>> '{}')::double precision) end
+$$;
+grant execute on function private.stripe_time(jsonb) to service_role;
+
+-- The id of a Stripe reference that may be a string id or an expanded object.
+create or replace function private.stripe_id(ref jsonb) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select case jsonb_typeof(ref) when 'string' then ref #>> '{}' when 'object' then ref ->> 'id' end
+$$;
+grant execute on function private.stripe_id(jsonb) to service_role;
+
+-- The user a Stripe object belongs to: metadata.user_id / client_reference_id, else its customer.
+create or replace function private.stripe_object_user(object jsonb) returns uuid
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_ref text := coalesce(object #>> '{metadata,user_id}', object ->> 'client_reference_id');
+  v_user uuid;
+begin
+  if v_ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
+    select u.id into v_user from public.users u where u.id = v_ref::uuid;
+    if found then
+      return v_user;
+    end if;
+  end if;
+  select u.id into v_user
+    from public.users u
+   where u.stripe_customer_id = private.stripe_id(object -> 'customer');
+  return v_user;
+end
+$$;
+grant execute on function private.stripe_object_user(jsonb) to service_role;
+
+-- A handler's answer: 'processed' or 'ignored', and what happened in words.
+create or replace function private.billing_outcome(status text, outcome text, extra jsonb default '{}'::jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+  select jsonb_build_object('status', status, 'outcome', outcome) || coalesce(extra, '{}'::jsonb)
+$$;
+grant execute on function private.billing_outcome(text, text, jsonb) to service_role;
+
+-- Take `amount` credits from the purchased bucket (it may go below zero: a debt), with its ledger row.
+create or replace function private.clawback_purchased(
+  target_user uuid, amount integer, kind text, ledger_key text, reference text, metadata jsonb
+) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_balance integer;
+begin
+  update public.users u
+     set purchased_credits = u.purchased_credits - amount, updated_at = now()
+   where u.id = target_user
+  returning u.credits_remaining into v_balance;
+  if not found then
+    return null;  -- account deleted: the payment row keeps the figures
+  end if;
+  insert into public.credits_transactions
+    (user_id, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
+  values (target_user, -amount, kind, v_balance, reference, ledger_key, metadata);
+  return v_balance;
+end
+$$;
+grant execute on function private.clawback_purchased(uuid, integer, text, text, text, jsonb) to service_role;
+
+-- Put a user on `new_tier`; the daily bucket follows its allowance, with one 'subscription_grant' row.
+-- Upgrade: daily credits rise to the new allowance. Downgrade: they are clamped down to it.
+create or replace function private.change_tier(
+  target_user uuid, new_tier text, reference text, metadata jsonb default '{}'::jsonb
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_old_tier text;
+  v_daily integer;
+  v_old_allowance integer;
+  v_allowance integer;
+  v_new_daily integer;
+  v_balance integer;
+begin
+  select u.tier, u.daily_credits into v_old_tier, v_daily
+    from public.users u where u.id = target_user for update;
+  if not found or v_old_tier = new_tier then
+    return jsonb_build_object('tier_changed', false);
+  end if;
+  select t.daily_credits into v_old_allowance from public.tiers t where t.id = v_old_tier;
+  select t.daily_credits into v_allowance from public.tiers t where t.id = new_tier;
+  if not found then
+    raise exception 'unknown tier %', new_tier using errcode = 'P0001';
+  end if;
+  v_new_daily := case when v_allowance >= coalesce(v_old_allowance, 0)
+                      then greatest(v_daily, v_allowance)
+                      else least(v_daily, v_allowance) end;
+
+  update public.users u
+     set tier = new_tier, daily_credits = v_new_daily, updated_at = now()
+   where u.id = target_user
+  returning u.credits_remaining into v_balance;
+  if v_new_daily <> v_daily then
+    insert into public.credits_transactions
+      (user_id, daily_delta, kind, balance_after, reference, metadata)
+    values (target_user, v_new_daily - v_daily, 'subscription_grant', v_balance, reference,
+            coalesce(metadata, '{}'::jsonb)
+              || jsonb_build_object('from_tier', v_old_tier, 'to_tier', new_tier));
+  end if;
+  return jsonb_build_object('tier_changed', true, 'from_tier', v_old_tier, 'to_tier', new_tier,
+                            'daily_delta', v_new_daily - v_daily);
+end
+$$;
+grant execute on function private.change_tier(uuid, text, text, jsonb) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- purchases
+-- ---------------------------------------------------------------------------
+
+-- Grant a pack (credits + bonus, purchased bucket) for one PaymentIntent, at most once ever.
+create or replace function private.grant_purchase(
+  target_user uuid,
+  pack text,
+  payment_intent text,
+  amount integer,
+  currency_code text,
+  checkout_session text default null,
+  charge text default null,
+  source text default null
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_pack public.credit_packs;
+  v_payment bigint;
+  v_credits integer;
+  v_balance integer;
+begin
+  -- not `active`: a pack retired after the customer paid is still owed
+  select p.* into v_pack from public.credit_packs p where p.id = pack;
+  if not found then
+    perform private.raise_api_error(400, 'pack_not_found', jsonb_build_object('pack_id', pack),
+      'The payment names a credit pack that is not configured.');
+  end if;
+  v_credits := v_pack.credits + v_pack.bonus_credits;
+
+  -- The unique PaymentIntent id makes the grant happen once: a concurrent
+  -- grant for the same payment waits here and then does nothing.
+  insert into public.payments
+    (stripe_payment_intent_id, stripe_checkout_session_id, stripe_charge_id, user_id, pack_id,
+     amount_cents, currency, credits_granted)
+  values
+    (payment_intent, checkout_session, charge, target_user, pack,
+     coalesce(amount, v_pack.price_cents), coalesce(currency_code, v_pack.currency), v_credits)
+  on conflict (stripe_payment_intent_id) do nothing
+  returning id into v_payment;
+
+  if v_payment is null then
+    update public.payments p
+       set stripe_checkout_session_id = coalesce(p.stripe_checkout_session_id, checkout_session),
+           stripe_charge_id = coalesce(p.stripe_charge_id, charge),
+           updated_at = now()
+     where p.stripe_payment_intent_id = payment_intent
+       and ((p.stripe_checkout_session_id is null and checkout_session is not null)
+            or (p.stripe_charge_id is null and charge is not null));
+    return private.billing_outcome('processed', 'already granted for ' || payment_intent,
+      jsonb_build_object('granted', false));
+  end if;
+
+  update public.users u
+     set purchased_credits = u.purchased_credits + v_credits, updated_at = now()
+   where u.id = target_user
+  returning u.credits_remaining into v_balance;
+  if not found then
+    perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
+      'The payment belongs to no existing account.');
+  end if;
+  insert into public.credits_transactions
+    (user_id, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
+  values
+    (target_user, v_credits, 'purchase', v_balance, payment_intent, 'purchase:' || payment_intent,
+     jsonb_build_object('pack_id', pack, 'credits', v_pack.credits,
+                        'bonus_credits', v_pack.bonus_credits, 'source', source,
+                        'checkout_session_id', checkout_session));
+  return private.billing_outcome('processed',
+    format('granted %s credits (pack %s) for %s', v_credits, pack, payment_intent),
+    jsonb_build_object('granted', true, 'credits', v_credits, 'credits_remaining', v_balance));
+end
+$$;
+grant execute on function private.grant_purchase(uuid, text, text, integer, text, text, text, text)
+  to service_role;
+
+-- A Checkout Session: a paid pack session grants; subscription sessions wait for subscription events.
+create or replace function private.apply_checkout_session(session jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := private.stripe_object_user(session);
+  v_pack text := session #>> '{metadata,pack_id}';
+begin
+  if session ->> 'mode' is distinct from 'payment' then
+    return private.billing_outcome('ignored',
+      'subscription checkout: state follows customer.subscription events');
+  end if;
+  if session ->> 'payment_status' is distinct from 'paid' then
+    return private.billing_outcome('ignored', format(
+      'payment_status %s: granted when the payment succeeds', session ->> 'payment_status'));
+  end if;
+  if v_pack is null then
+    return private.billing_outcome('ignored', 'no metadata.pack_id: not a credit pack');
+  end if;
+  if v_user is null then
+    return private.billing_outcome('ignored', 'no account for this session');
+  end if;
+  if private.stripe_id(session -> 'payment_intent') is null then
+    raise exception 'paid checkout session % has no payment_intent', session ->> 'id';
+  end if;
+  return private.grant_purchase(
+    v_user, v_pack, private.stripe_id(session -> 'payment_intent'),
+    (session ->> 'amount_total')::integer, session ->> 'currency', session ->> 'id', null,
+    'checkout.session');
+end
+$$;
+grant execute on function private.apply_checkout_session(jsonb) to service_role;
+
+-- A PaymentIntent: a succeeded pack payment (quick pack or checkout) grants.
+create or replace function private.apply_payment_intent(intent jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := private.stripe_object_user(intent);
+  v_pack text := intent #>> '{metadata,pack_id}';
+begin
+  if intent ->> 'status' is distinct from 'succeeded' then
+    return private.billing_outcome('ignored', format('status %s', intent ->> 'status'));
+  end if;
+  if v_pack is null then
+    return private.billing_outcome('ignored', 'no metadata.pack_id: not a credit pack');
+  end if;
+  if v_user is null then
+    return private.billing_outcome('ignored', 'no account for this payment');
+  end if;
+  return private.grant_purchase(
+    v_user, v_pack, intent ->> 'id',
+    coalesce((intent ->> 'amount_received')::integer, (intent ->> 'amount')::integer),
+    intent ->> 'currency', null, private.stripe_id(intent -> 'latest_charge'), 'payment_intent');
+end
+$$;
+grant execute on function private.apply_payment_intent(jsonb) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- subscriptions
+-- ---------------------------------------------------------------------------
+
+-- A subscription's state (from customer.subscription.* or billing sync) observed at `observed_at`.
+create or replace function private.apply_subscription(
+  subscription jsonb, observed_at timestamptz, deleted boolean default false
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user public.users;
+  v_user_id uuid := private.stripe_object_user(subscription);
+  v_sub text := subscription ->> 'id';
+  v_status text := case when deleted then 'canceled' else subscription ->> 'status' end;
+  -- since API 2025-03-31 the period lives on the subscription items
+  v_item jsonb := subscription #> '{items,data,0}';
+  v_price text := private.stripe_id(v_item -> 'price');
+  v_tier text;
+  v_change jsonb;
+begin
+  if v_user_id is null then
+    return private.billing_outcome('ignored', 'no account for subscription ' || v_sub);
+  end if;
+  select u.* into v_user from public.users u where u.id = v_user_id for update;
+  -- Stripe does not guarantee event order: never apply an older state over a newer one.
+  if v_user.subscription_event_at > observed_at then
+    return private.billing_outcome('ignored', 'older than the subscription state already applied');
+  end if;
+  -- The end of a subscription the user has since replaced changes nothing.
+  if v_user.subscription_id is distinct from v_sub
+     and v_user.subscription_status in ('active', 'trialing', 'past_due')
+     and v_status not in ('active', 'trialing') then
+    return private.billing_outcome('ignored', format(
+      'subscription %s is not the current one (%s)', v_sub, v_user.subscription_id));
+  end if;
+
+  v_tier := case
+    when v_status in ('active', 'trialing', 'past_due') then
+      (select t.id from public.tiers t where t.stripe_price_id = v_price)
+    when v_status in ('canceled', 'unpaid', 'incomplete_expired', 'paused') then
+      private.setting('fallback_tier') #>> '{}'
+    else v_user.tier  -- incomplete: not paid yet
+  end;
+  if v_tier is null then
+    perform private.raise_api_error(400, 'unknown_price', jsonb_build_object('price', v_price),
+      'The subscription price matches no configured tier.');
+  end if;
+
+  update public.users u
+     set subscription_id = v_sub,
+         subscription_status = v_status,
+         current_period_end = coalesce(private.stripe_time(v_item -> 'current_period_end'),
+                                       u.current_period_end),
+         cancel_at_period_end = coalesce((subscription ->> 'cancel_at_period_end')::boolean, false),
+         subscription_event_at = observed_at,
+         updated_at = now()
+   where u.id = v_user_id;
+  v_change := private.change_tier(v_user_id, v_tier, v_sub,
+    jsonb_build_object('subscription_id', v_sub, 'status', v_status));
+  return private.billing_outcome('processed',
+    format('subscription %s %s, tier %s', v_sub, v_status, v_tier), v_change);
+end
+$$;
+grant execute on function private.apply_subscription(jsonb, timestamptz, boolean) to service_role;
+
+-- invoice.paid / invoice.payment_failed: the subscription's status (and, when paid, its tier).
+create or replace function private.apply_invoice(
+  invoice jsonb, observed_at timestamptz, paid boolean
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  -- since API 2025-03-31 the subscription is under parent.subscription_details
+  v_details jsonb := invoice #> '{parent,subscription_details}';
+  v_sub text := private.stripe_id(v_details -> 'subscription');
+  v_user public.users;
+  v_status text := case when paid then 'active' else 'past_due' end;
+  v_price text;
+  v_tier text;
+  v_change jsonb := '{}'::jsonb;
+begin
+  if v_sub is null then
+    return private.billing_outcome('ignored', 'not a subscription invoice');
+  end if;
+  select u.* into v_user from public.users u where u.subscription_id = v_sub for update;
+  if not found then
+    return private.billing_outcome('ignored',
+      'subscription ' || v_sub || ' not known yet: its customer.subscription event sets the state');
+  end if;
+  if v_user.subscription_event_at > observed_at then
+    return private.billing_outcome('ignored', 'older than the subscription state already applied');
+  end if;
+  if v_user.subscription_status in ('canceled', 'incomplete_expired') then
+    return private.billing_outcome('ignored', 'subscription ' || v_sub || ' has ended');
+  end if;
+
+  if paid then
+    -- the price billed for the period (not a proration line); since 2025-03-31 at pricing.price_details
+    select private.stripe_id(l -> 'pricing' -> 'price_details' -> 'price') into v_price
+      from jsonb_array_elements(coalesce(invoice #> '{lines,data}', '[]'::jsonb)) l
+     order by coalesce((l #>> '{parent,subscription_item_details,proration}')::boolean, false),
+              (l ->> 'amount')::bigint desc nulls last
+     limit 1;
+    select t.id into v_tier from public.tiers t where t.stripe_price_id = v_price;
+  end if;
+
+  update public.users u
+     set subscription_status = v_status, subscription_event_at = observed_at, updated_at = now()
+   where u.id = v_user.id;
+  if v_tier is not null then
+    v_change := private.change_tier(v_user.id, v_tier, v_sub,
+      jsonb_build_object('subscription_id', v_sub, 'invoice', invoice ->> 'id'));
+  end if;
+  return private.billing_outcome('processed',
+    format('subscription %s %s (invoice %s)', v_sub, v_status, invoice ->> 'id'), v_change);
+end
+$$;
+grant execute on function private.apply_invoice(jsonb, timestamptz, boolean) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- refunds and disputes (purchased bucket only)
+-- ---------------------------------------------------------------------------
+
+-- charge.refunded: claw back up to ceil(granted × amount_refunded / amount), cumulatively.
+create or replace function private.apply_charge_refunded(charge jsonb, event_id text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_payment public.payments;
+  v_amount integer;
+  v_refunded integer := coalesce((charge ->> 'amount_refunded')::integer, 0);
+  v_target integer;
+  v_delta integer;
+begin
+  select p.* into v_payment
+    from public.payments p
+   where p.stripe_payment_intent_id = private.stripe_id(charge -> 'payment_intent')
+      or p.stripe_charge_id = charge ->> 'id'
+   limit 1
+   for update;
+  if not found then
+    return private.billing_outcome('ignored', 'not a credit pack payment');
+  end if;
+  v_amount := coalesce((charge ->> 'amount')::integer, v_payment.amount_cents);
+  v_target := least(v_payment.credits_granted,
+                    ceil(v_payment.credits_granted::numeric * v_refunded / nullif(v_amount, 0))::integer);
+  -- amount_refunded is cumulative; an older (smaller) refund arriving late adds nothing
+  v_delta := greatest(coalesce(v_target, 0) - v_payment.credits_clawed_back, 0);
+
+  update public.payments p
+     set amount_refunded_cents = greatest(p.amount_refunded_cents, v_refunded),
+         stripe_charge_id = coalesce(p.stripe_charge_id, charge ->> 'id'),
+         credits_clawed_back = p.credits_clawed_back + v_delta,
+         status = case
+           when p.status = 'disputed' then 'disputed'
+           when greatest(p.amount_refunded_cents, v_refunded) >= v_amount then 'refunded'
+           when greatest(p.amount_refunded_cents, v_refunded) > 0 then 'partially_refunded'
+           else p.status end,
+         updated_at = now()
+   where p.id = v_payment.id;
+  if v_delta > 0 and v_payment.user_id is not null then
+    perform private.clawback_purchased(v_payment.user_id, v_delta, 'refund_clawback',
+      'refund_clawback:' || event_id, charge ->> 'id',
+      jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
+                         'amount_refunded', v_refunded, 'amount', v_amount));
+  end if;
+  return private.billing_outcome('processed', format('refund %s/%s: clawed back %s credits',
+    v_refunded, v_amount, v_delta), jsonb_build_object('clawed_back', v_delta));
+end
+$$;
+grant execute on function private.apply_charge_refunded(jsonb, text) to service_role;
+
+-- charge.dispute.created: claw back all not yet clawed back and restrict the account.
+create or replace function private.apply_charge_dispute(dispute jsonb, event_id text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_payment public.payments;
+  v_delta integer;
+begin
+  select p.* into v_payment
+    from public.payments p
+   where p.stripe_payment_intent_id = private.stripe_id(dispute -> 'payment_intent')
+      or p.stripe_charge_id = private.stripe_id(dispute -> 'charge')
+   limit 1
+   for update;
+  if not found then
+    return private.billing_outcome('ignored', 'not a credit pack payment');
+  end if;
+  v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
+  update public.payments p
+     set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+   where p.id = v_payment.id;
+  if v_payment.user_id is not null then
+    if v_delta > 0 then
+      perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
+        'dispute_clawback:' || event_id, dispute ->> 'id',
+        jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
+                           'reason', dispute ->> 'reason'));
+    end if;
+    update public.users u
+       set restricted_reason = coalesce(u.restricted_reason, 'payment_disputed:' || (dispute ->> 'id')),
+           updated_at = now()
+     where u.id = v_payment.user_id;
+  end if;
+  return private.billing_outcome('processed',
+    format('dispute %s: clawed back %s credits, account restricted', dispute ->> 'id', v_delta),
+    jsonb_build_object('clawed_back', v_delta));
+end
+$$;
+grant execute on function private.apply_charge_dispute(jsonb, text) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- events
+-- ---------------------------------------------------------------------------
+
+-- Route one event to its handler; unknown types are ignored.
+create or replace function private.dispatch_stripe_event(
+  event_type text, object jsonb, event_id text, created timestamptz
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return case event_type
+    when 'checkout.session.completed' then private.apply_checkout_session(object)
+    when 'checkout.session.async_payment_succeeded' then private.apply_checkout_session(object)
+    when 'payment_intent.succeeded' then private.apply_payment_intent(object)
+    when 'customer.subscription.created' then private.apply_subscription(object, created, false)
+    when 'customer.subscription.updated' then private.apply_subscription(object, created, false)
+    when 'customer.subscription.deleted' then private.apply_subscription(object, created, true)
+    when 'invoice.paid' then private.apply_invoice(object, created, true)
+    when 'invoice.payment_failed' then private.apply_invoice(object, created, false)
+    when 'charge.refunded' then private.apply_charge_refunded(object, event_id)
+    when 'charge.dispute.created' then private.apply_charge_dispute(object, event_id)
+    else private.billing_outcome('ignored', 'event type not handled')
+  end;
+end
+$$;
+grant execute on function private.dispatch_stripe_event(text, jsonb, text, timestamptz) to service_role;
+
+-- Record a verified Stripe event and apply it at most once, in this transaction.
+-- Returns {event_id, type, status: processed|ignored|failed, duplicate, outcome, error}.
+create or replace function private.apply_stripe_event(event jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id text := event ->> 'id';
+  v_type text := event ->> 'type';
+  v_created timestamptz := private.stripe_time(event -> 'created');
+  v_object jsonb := event #> '{data,object}';
+  v_status text;
+  v_result jsonb;
+  v_error text;
+begin
+  if v_id is null or v_type is null or v_created is null
+     or jsonb_typeof(v_object) is distinct from 'object' then
+    perform private.raise_api_error(400, 'invalid_event',
+      jsonb_build_object('id', v_id, 'type', v_type),
+      'A Stripe event needs id, type, created and data.object.');
+  end if;
+
+  -- A concurrent delivery of the same event waits on this insert until the
+  -- first one commits, then finds the row and answers as a duplicate.
+  insert into public.stripe_webhook_events (id, type, stripe_created, payload, status)
+  values (v_id, v_type, v_created, event, 'failed')
+  on conflict (id) do nothing;
+  if not found then
+    select e.status into v_status from public.stripe_webhook_events e where e.id = v_id for update;
+    if v_status <> 'failed' then
+      return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
+                                'duplicate', true);
+    end if;
+    update public.stripe_webhook_events e
+       set attempts = e.attempts + 1, updated_at = now()
+     where e.id = v_id;
+  end if;
+
+  begin
+    v_result := private.dispatch_stripe_event(v_type, v_object, v_id, v_created);
+    v_status := v_result ->> 'status';
+    update public.stripe_webhook_events e
+       set status = v_status, outcome = v_result ->> 'outcome', last_error = null,
+           processed_at = now(), updated_at = now()
+     where e.id = v_id;
+  exception when others then
+    -- the handler's effects are rolled back; the failure is kept so Stripe's retry (or replay) runs again
+    get stacked diagnostics v_error = message_text;
+    v_status := 'failed';
+    update public.stripe_webhook_events e
+       set status = 'failed', last_error = v_error, updated_at = now()
+     where e.id = v_id;
+  end;
+  return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
+                            'duplicate', false, 'outcome', v_result ->> 'outcome',
+                            'error', v_error);
+end
+$$;
+grant execute on function private.apply_stripe_event(jsonb) to service_role;
+
+-- Apply a stored event again (only a failed one changes anything).
+create or replace function private.replay_stripe_event(event_id text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_payload jsonb;
+begin
+  select e.payload into v_payload from public.stripe_webhook_events e where e.id = event_id;
+  if not found then
+    perform private.raise_api_error(404, 'event_not_found', jsonb_build_object('event_id', event_id),
+      'No Stripe event with this id was received.');
+  end if;
+  return private.apply_stripe_event(v_payload);
+end
+$$;
+grant execute on function private.replay_stripe_event(text) to service_role;
+
+-- Received events, newest first, optionally filtered by status and type.
+create or replace function private.list_stripe_events(
+  status_filter text default null, type_filter text default null, max_rows integer default 50
+) returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select coalesce(jsonb_agg(to_jsonb(r) order by r.received_at desc, r.id), '[]'::jsonb)
+    from (
+      select e.id, e.type, e.status, e.attempts, e.outcome, e.last_error, e.stripe_created,
+             e.received_at, e.processed_at
+        from public.stripe_webhook_events e
+       where (status_filter is null or e.status = status_filter)
+         and (type_filter is null or e.type = type_filter)
+       order by e.received_at desc, e.id
+       limit greatest(1, least(max_rows, 1000))
+    ) r
+$$;
+grant execute on function private.list_stripe_events(text, text, integer) to service_role;
+
+-- `billing sync`: apply a Checkout Session, PaymentIntent or subscription listed from the Stripe API.
+create or replace function private.sync_stripe_object(object jsonb, observed_at timestamptz)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  return case object ->> 'object'
+    when 'checkout.session' then private.apply_checkout_session(object)
+    when 'payment_intent' then private.apply_payment_intent(object)
+    when 'subscription' then
+      private.apply_subscription(object, observed_at, object ->> 'status' = 'canceled')
+    else private.billing_outcome('ignored', format('object %s not synced', object ->> 'object'))
+  end;
+end
+$$;
+grant execute on function private.sync_stripe_object(jsonb, timestamptz) to service_role;
+
+-- ---------------------------------------------------------------------------
+-- what the API needs before calling Stripe
+-- ---------------------------------------------------------------------------
+
+-- Lock the account's billing state for this transaction (one Stripe customer even for
+-- concurrent first purchases) and return it; buying is refused for restricted accounts.
+create or replace function private.lock_billing_account(target_user uuid, purchase boolean default true)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user public.users;
+begin
+  select u.* into v_user from public.users u where u.id = target_user for update;
+  if not found then
+    perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
+      'No account exists for this token.');
+  end if;
+  if purchase and v_user.restricted_reason is not null then
+    perform private.raise_api_error(403, 'account_restricted', '{}'::jsonb,
+      'This account is restricted; contact support.');
+  end if;
+  return jsonb_build_object(
+    'user_id', v_user.id, 'email', v_user.email, 'tier', v_user.tier,
+    'stripe_customer_id', v_user.stripe_customer_id,
+    'subscription_id', v_user.subscription_id,
+    'subscription_status', v_user.subscription_status,
+    'subscribed', coalesce(v_user.subscription_status in ('active', 'trialing', 'past_due'), false),
+    'cancel_at_period_end', v_user.cancel_at_period_end,
+    'current_period_end', v_user.current_period_end);
+end
+$$;
+grant execute on function private.lock_billing_account(uuid, boolean) to service_role;
+
+-- Store the user's Stripe customer unless one is stored already; returns the stored one.
+create or replace function private.set_stripe_customer(target_user uuid, customer_id text)
+returns text
+language sql
+security definer
+set search_path = ''
+as $$
+  update public.users u
+     set stripe_customer_id = coalesce(u.stripe_customer_id, customer_id), updated_at = now()
+   where u.id = target_user
+  returning u.stripe_customer_id
+$$;
+grant execute on function private.set_stripe_customer(uuid, text) to service_role;
+
+-- The active pack a user may buy, with its Stripe price.
+create or replace function private.billing_pack(pack text) returns jsonb
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_pack public.credit_packs;
+begin
+  select p.* into v_pack from public.credit_packs p
+   where p.id = pack and p.active and p.stripe_price_id is not null;
+  if not found then
+    perform private.raise_api_error(404, 'pack_not_found', jsonb_build_object('pack_id', pack),
+      'No credit pack with this id is on sale.');
+  end if;
+  return to_jsonb(v_pack);
+end
+$$;
+grant execute on function private.billing_pack(text) to service_role;
+
+-- What subscribing `target_user` to `tier` takes: a new Checkout ('checkout') or a change of the
+-- existing subscription ('modify'); the same tier again is a 409.
+create or replace function private.plan_subscription(target_user uuid, tier text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_tier public.tiers;
+  v_account jsonb := private.lock_billing_account(target_user, true);
+begin
+  select t.* into v_tier from public.tiers t where t.id = tier;
+  if not found then
+    perform private.raise_api_error(404, 'tier_not_found', jsonb_build_object('tier', tier),
+      'No tier with this id exists.');
+  end if;
+  if v_tier.stripe_price_id is null then
+    perform private.raise_api_error(400, 'tier_not_purchasable', jsonb_build_object('tier', tier),
+      'This tier is not sold as a subscription.');
+  end if;
+  if not (v_account ->> 'subscribed')::boolean then
+    return v_account || jsonb_build_object('action', 'checkout', 'price_id', v_tier.stripe_price_id,
+                                           'target_tier', v_tier.id);
+  end if;
+  if v_account ->> 'tier' = v_tier.id and not (v_account ->> 'cancel_at_period_end')::boolean then
+    perform private.raise_api_error(409, 'already_subscribed', jsonb_build_object('tier', tier),
+      'You are already subscribed to this tier.');
+  end if;
+  return v_account || jsonb_build_object('action', 'modify', 'price_id', v_tier.stripe_price_id,
+                                         'target_tier', v_tier.id);
+end
+$$;
+grant execute on function private.plan_subscription(uuid, text) to service_role;

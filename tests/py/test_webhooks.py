@@ -1,0 +1,352 @@
+"""Stripe webhooks: signed events in the pinned API version's shape, applied once each."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pyworker.settings import load_config
+from tests.py.dbtools import TestDatabase, balances
+from tests.py.fakes import stripe_events as ev
+from tests.py.fakes.billing_env import WEBHOOK_SECRET, client_fixture, fake_stripe_fixture  # noqa: F401
+
+URL = "/api/webhook/stripe"
+CFG = load_config()
+
+
+def deliver(client: TestClient, evt: dict[str, Any] | str, at: int | None = None) -> Any:
+    body, headers = ev.signed(evt, WEBHOOK_SECRET, at)
+    return client.post(URL, content=body, headers=headers)
+
+
+def ledger(db: TestDatabase, user: uuid.UUID, kind: str | None = None) -> list[dict[str, Any]]:
+    return db.fetchall(
+        "select kind, daily_delta, purchased_delta, balance_after, reference, idempotency_key"
+        " from credits_transactions where user_id = %s and (%s::text is null or kind = %s)"
+        " order by id",
+        [user, kind, kind],
+    )
+
+
+def pack_total(pack_id: str) -> int:
+    return CFG.packs[pack_id].credits + CFG.packs[pack_id].bonus_credits
+
+
+def test_paid_checkout_session_grants_pack_credits_and_bonus(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)["purchased_credits"]
+    session = ev.checkout_session(str(user), "medium", 1999)
+    response = deliver(client, ev.event("checkout.session.completed", session))
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "processed"
+    assert balances(db, user)["purchased_credits"] == before + 550
+    [row] = ledger(db, user, "purchase")
+    assert row["purchased_delta"] == 550 and row["daily_delta"] == 0
+    assert row["idempotency_key"] == f"purchase:{session['payment_intent']}"
+    payment = db.fetchone("select * from payments where user_id = %s", [user])
+    assert payment is not None
+    assert payment["status"] == "paid" and payment["credits_granted"] == 550
+    assert payment["stripe_checkout_session_id"] == session["id"]
+
+
+def test_unpaid_async_checkout_is_granted_only_when_payment_succeeds(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)["purchased_credits"]
+    session = ev.checkout_session(str(user), "small", 499, payment_status="unpaid")
+    response = deliver(client, ev.event("checkout.session.completed", session))
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    assert balances(db, user)["purchased_credits"] == before
+    succeeded = {**session, "payment_status": "paid"}
+    response = deliver(client, ev.event("checkout.session.async_payment_succeeded", succeeded))
+    assert response.json()["status"] == "processed"
+    assert balances(db, user)["purchased_credits"] == before + pack_total("small")
+
+
+def test_checkout_completed_and_payment_intent_succeeded_grant_once(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)["purchased_credits"]
+    intent = ev.payment_intent(str(user), "large", 4999)
+    session = ev.checkout_session(str(user), "large", 4999, payment_intent=intent["id"])
+    assert deliver(client, ev.event("payment_intent.succeeded", intent)).status_code == 200
+    assert deliver(client, ev.event("checkout.session.completed", session)).status_code == 200
+    assert (
+        deliver(client, ev.event("checkout.session.async_payment_succeeded", session)).status_code
+        == 200
+    )
+    assert balances(db, user)["purchased_credits"] == before + pack_total("large")
+    assert len(ledger(db, user, "purchase")) == 1
+    payment = db.fetchone(
+        "select * from payments where stripe_payment_intent_id = %s", [intent["id"]]
+    )
+    assert payment is not None and payment["stripe_checkout_session_id"] == session["id"]
+
+
+def test_quick_pack_payment_intent_grants_and_non_pack_intent_is_ignored(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)["purchased_credits"]
+    quick = ev.payment_intent(str(user), "small", 499)
+    assert (
+        deliver(client, ev.event("payment_intent.succeeded", quick)).json()["status"] == "processed"
+    )
+    invoice_payment = ev.payment_intent(str(user), None, 999)  # a subscription invoice's intent
+    assert (
+        deliver(client, ev.event("payment_intent.succeeded", invoice_payment)).json()["status"]
+        == "ignored"
+    )
+    assert balances(db, user)["purchased_credits"] == before + pack_total("small")
+
+
+def test_redelivered_event_is_answered_200_and_changes_nothing(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    evt = ev.event("payment_intent.succeeded", ev.payment_intent(str(user), "small", 499))
+    first = deliver(client, evt)
+    again = deliver(client, evt)
+    assert first.status_code == again.status_code == 200
+    assert again.json()["duplicate"] is True
+    assert len(ledger(db, user, "purchase")) == 1
+    row = db.fetchone(
+        "select status, attempts from stripe_webhook_events where id = %s", [evt["id"]]
+    )
+    assert row == {"status": "processed", "attempts": 1}
+
+
+def test_partial_then_full_refund_claws_back_cumulatively(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    intent = ev.payment_intent(str(user), "small", 499)
+    deliver(client, ev.event("payment_intent.succeeded", intent))
+    after_purchase = balances(db, user)["purchased_credits"]
+
+    partial = ev.event("charge.refunded", ev.charge(intent["id"], 499, 250))
+    assert deliver(client, partial).json()["status"] == "processed"
+    # ceil(100 * 250 / 499) = 51
+    assert balances(db, user)["purchased_credits"] == after_purchase - 51
+    full = ev.event("charge.refunded", ev.charge(intent["id"], 499, 499))
+    assert deliver(client, full).status_code == 200
+    assert balances(db, user)["purchased_credits"] == after_purchase - 100
+    # a late copy of the partial refund (a new event) adds nothing
+    late = ev.event("charge.refunded", ev.charge(intent["id"], 499, 250))
+    assert deliver(client, late).status_code == 200
+    assert balances(db, user)["purchased_credits"] == after_purchase - 100
+
+    rows = ledger(db, user, "refund_clawback")
+    assert [r["purchased_delta"] for r in rows] == [-51, -49]
+    assert rows[0]["idempotency_key"] == f"refund_clawback:{partial['id']}"
+    payment = db.fetchone(
+        "select status, credits_clawed_back from payments where user_id = %s", [user]
+    )
+    assert payment == {"status": "refunded", "credits_clawed_back": 100}
+
+
+def test_dispute_claws_back_the_rest_and_restricts_the_account(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    intent = ev.payment_intent(str(user), "medium", 1999)
+    deliver(client, ev.event("payment_intent.succeeded", intent))
+    deliver(client, ev.event("charge.refunded", ev.charge(intent["id"], 1999, 1000)))
+    start = balances(db, user)["purchased_credits"]
+    clawed = 550 - 276  # ceil(550 * 1000 / 1999) = 276 already taken back
+    response = deliver(client, ev.event("charge.dispute.created", ev.dispute(intent["id"], 1999)))
+    assert response.status_code == 200
+    assert balances(db, user)["purchased_credits"] == start - clawed
+    [row] = ledger(db, user, "dispute_clawback")
+    assert row["purchased_delta"] == -clawed
+    account = db.fetchone("select restricted_reason from users where id = %s", [user])
+    assert account is not None and account["restricted_reason"].startswith("payment_disputed")
+    payment = db.fetchone("select status from payments where user_id = %s", [user])
+    assert payment == {"status": "disputed"}
+
+
+def test_clawback_after_spending_leaves_a_debt(db: TestDatabase, client: TestClient) -> None:
+    user = db.create_user()
+    intent = ev.payment_intent(str(user), "small", 499)
+    deliver(client, ev.event("payment_intent.succeeded", intent))
+    # the buyer spent everything purchased (simulated as the table owner, with its ledger row)
+    db.execute(
+        "with u as (update users set purchased_credits = 0 where id = %(u)s"
+        " returning credits_remaining)"
+        " insert into credits_transactions (user_id, purchased_delta, kind, balance_after)"
+        " select %(u)s, -(select sum(purchased_delta) from credits_transactions"
+        " where user_id = %(u)s), 'action', credits_remaining from u",
+        {"u": user},
+    )
+    deliver(client, ev.event("charge.refunded", ev.charge(intent["id"], 499, 499)))
+    assert balances(db, user)["purchased_credits"] == -100
+
+
+def test_subscription_sets_tier_and_daily_allowance_follows(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    premium, free = CFG.tiers["premium"], CFG.tiers["free"]
+    sub = ev.subscription(str(user), premium.stripe_price_id)
+    t0 = int(time.time()) - 100
+    assert deliver(client, ev.event("customer.subscription.created", sub, t0)).status_code == 200
+    row = db.fetchone(
+        "select tier, daily_credits, subscription_id, subscription_status, current_period_end"
+        " from users where id = %s",
+        [user],
+    )
+    assert row is not None
+    assert (row["tier"], row["daily_credits"]) == ("premium", premium.daily_credits)
+    assert (row["subscription_id"], row["subscription_status"]) == (sub["id"], "active")
+    assert row["current_period_end"].timestamp() == sub["items"]["data"][0]["current_period_end"]
+    [grant] = ledger(db, user, "subscription_grant")
+    assert grant["daily_delta"] == premium.daily_credits - CFG.tiers["pro"].daily_credits
+
+    deleted = {**sub, "status": "canceled"}
+    assert (
+        deliver(client, ev.event("customer.subscription.deleted", deleted, t0 + 10)).status_code
+        == 200
+    )
+    row = db.fetchone(
+        "select tier, daily_credits, subscription_status from users where id = %s", [user]
+    )
+    assert row == {
+        "tier": "free",
+        "daily_credits": free.daily_credits,
+        "subscription_status": "canceled",
+    }
+    assert [g["daily_delta"] for g in ledger(db, user, "subscription_grant")][-1] == (
+        free.daily_credits - premium.daily_credits
+    )
+
+
+def test_subscription_state_never_moves_backwards(db: TestDatabase, client: TestClient) -> None:
+    user = db.create_user()
+    price = CFG.tiers["premium"].stripe_price_id
+    sub = ev.subscription(str(user), price)
+    t0 = int(time.time()) - 100
+    deliver(
+        client, ev.event("customer.subscription.updated", {**sub, "status": "canceled"}, t0 + 20)
+    )
+    # the older "active" state arrives late and is ignored
+    late = deliver(client, ev.event("customer.subscription.created", sub, t0))
+    assert late.status_code == 200 and late.json()["status"] == "ignored"
+    row = db.fetchone("select tier, subscription_status from users where id = %s", [user])
+    assert row == {"tier": "free", "subscription_status": "canceled"}
+
+
+def test_invoice_events_update_status_in_order(db: TestDatabase, client: TestClient) -> None:
+    user = db.create_user()
+    price = CFG.tiers["premium"].stripe_price_id
+    sub = ev.subscription(str(user), price)
+    t0 = int(time.time()) - 100
+    deliver(client, ev.event("customer.subscription.created", sub, t0))
+    failed = deliver(
+        client, ev.event("invoice.payment_failed", ev.invoice(sub["id"], price, str(user)), t0 + 10)
+    )
+    assert failed.json()["status"] == "processed"
+    status = "select subscription_status as s, tier from users where id = %s"
+    assert db.fetchone(status, [user]) == {"s": "past_due", "tier": "premium"}
+    # an older invoice.paid arriving late changes nothing
+    deliver(client, ev.event("invoice.paid", ev.invoice(sub["id"], price, str(user)), t0 + 5))
+    assert db.fetchone(status, [user]) == {"s": "past_due", "tier": "premium"}
+    deliver(client, ev.event("invoice.paid", ev.invoice(sub["id"], price, str(user)), t0 + 20))
+    assert db.fetchone(status, [user]) == {"s": "active", "tier": "premium"}
+
+
+def test_unknown_event_type_is_recorded_as_ignored(db: TestDatabase, client: TestClient) -> None:
+    evt = ev.event("customer.created", {"id": "cus_x", "object": "customer"})
+    response = deliver(client, evt)
+    assert response.status_code == 200 and response.json()["status"] == "ignored"
+    row = db.fetchone(
+        "select type, status, outcome from stripe_webhook_events where id = %s", [evt["id"]]
+    )
+    assert row == {
+        "type": "customer.created",
+        "status": "ignored",
+        "outcome": "event type not handled",
+    }
+
+
+def test_failed_event_answers_500_keeps_nothing_and_succeeds_on_retry(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)["purchased_credits"]
+    evt = ev.event("payment_intent.succeeded", ev.payment_intent(str(user), "mystery", 999))
+    response = deliver(client, evt)
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "event_failed"
+    assert balances(db, user)["purchased_credits"] == before
+    assert db.fetchone("select count(*) as n from payments") == {"n": 0}
+    row = db.fetchone(
+        "select status, attempts, last_error from stripe_webhook_events where id = %s", [evt["id"]]
+    )
+    assert row is not None and (row["status"], row["attempts"]) == ("failed", 1)
+    assert row["last_error"] == "pack_not_found"
+    # the pack gets configured; Stripe's retry is applied
+    db.execute(
+        "insert into credit_packs (id, name, credits, price_cents, currency, stripe_price_id)"
+        " values ('mystery', 'Mystery', 7, 999, 'usd', 'price_mystery')"
+    )
+    assert deliver(client, evt).status_code == 200
+    assert balances(db, user)["purchased_credits"] == before + 7
+    row = db.fetchone(
+        "select status, attempts from stripe_webhook_events where id = %s", [evt["id"]]
+    )
+    assert row == {"status": "processed", "attempts": 2}
+
+
+def _nothing_recorded(db: TestDatabase) -> bool:
+    return db.fetchone("select count(*) as n from stripe_webhook_events") == {"n": 0}
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("bad_signature", "invalid_signature"),
+        ("stale_timestamp", "stale_signature"),
+        ("future_timestamp", "future_signature"),
+        ("malformed_json", "malformed_payload"),
+        ("oversize_body", "payload_too_large"),
+        ("missing_header", "missing_signature"),
+        ("not_an_event", "malformed_payload"),
+    ],
+)
+def test_rejected_delivery_gets_400_and_applies_nothing(
+    db: TestDatabase, client: TestClient, case: str, code: str
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)
+    evt = ev.event("payment_intent.succeeded", ev.payment_intent(str(user), "small", 499))
+    body, headers = ev.signed(evt, WEBHOOK_SECRET)
+    tolerance = CFG.stripe.webhook_tolerance_seconds
+    if case == "bad_signature":
+        body, headers = ev.signed(evt, "whsec_someone_else")
+    elif case == "stale_timestamp":
+        body, headers = ev.signed(evt, WEBHOOK_SECRET, int(time.time()) - tolerance - 60)
+    elif case == "future_timestamp":
+        body, headers = ev.signed(evt, WEBHOOK_SECRET, int(time.time()) + tolerance + 60)
+    elif case == "malformed_json":
+        body, headers = ev.signed('{"id": "evt_1", "type": ', WEBHOOK_SECRET)
+    elif case == "oversize_body":
+        evt["data"]["object"]["description"] = "x" * (CFG.api.max_webhook_bytes + 1)
+        body, headers = ev.signed(evt, WEBHOOK_SECRET)
+    elif case == "missing_header":
+        headers = {"Content-Type": "application/json"}
+    elif case == "not_an_event":
+        body, headers = ev.signed(json.dumps({"id": "evt_2", "type": "x"}), WEBHOOK_SECRET)
+    response = client.post(URL, content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["code"] == code
+    assert _nothing_recorded(db)
+    assert balances(db, user) == before
