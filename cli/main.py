@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from cli.analyses_cmd import analyses_app
+from cli.api_cmd import api_app
+from cli.billing_cmd import billing_app, webhooks_app
 from cli.credits_cmd import credits_app, reconcile, reset_daily
 from cli.db_cmd import config_app, db_app
 from cli.demo_cmd import demo
@@ -29,3 +31,6 @@ app.add_typer(analyses_app, name="analyses")
 app.command("reconcile")(reconcile)
 app.add_typer(worker_app, name="worker")
 app.command("demo")(demo)
+app.add_typer(api_app, name="api")
+app.add_typer(billing_app, name="billing")
+app.add_typer(webhooks_app, name="webhooks")
