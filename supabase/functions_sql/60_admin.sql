@@ -626,6 +626,36 @@ $$;
 revoke all on function public.export_my_data() from public, anon;
 grant execute on function public.export_my_data() to authenticated;
 
+-- Account deletion: the ledger and payments are kept with user_id null (foreign keys),
+-- analyses and saved replies cascade. Stripe webhook payloads name the user (metadata,
+-- customer email and address), so those are reduced to what accounting needs.
+create or replace function private.redact_deleted_user_events() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+begin
+  update public.stripe_webhook_events e
+     set payload = jsonb_build_object(
+           'id', e.payload -> 'id', 'type', e.payload -> 'type',
+           'created', e.payload -> 'created', 'redacted', true,
+           'data', jsonb_build_object('object', jsonb_build_object(
+             'id', e.payload #> '{data,object,id}',
+             'object', e.payload #> '{data,object,object}'))),
+         updated_at = pg_catalog.now()
+   where not coalesce((e.payload ->> 'redacted')::boolean, false)
+     and (e.payload #>> '{data,object,metadata,user_id}' = old.id::text
+          or e.payload #>> '{data,object,client_reference_id}' = old.id::text
+          or e.payload #>> '{data,object,customer}' = old.stripe_customer_id
+          or e.payload #>> '{data,object,customer,id}' = old.stripe_customer_id);
+  return old;
+end
+$$;
+
+create or replace trigger on_user_deleted_redact_events
+  before delete on public.users
+  for each row execute function private.redact_deleted_user_events();
+
 -- ---------------------------------------------------------------------------
 -- Retrying a failed analysis
 -- ---------------------------------------------------------------------------
