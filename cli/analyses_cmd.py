@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.common import DbUrl, JsonOut, emit, fail
-from cli.service import service_db
+from cli.service import service_db, show_table
 from cli.users_cmd import parse_user_id
 from pyworker.db import call_json
 
@@ -23,7 +23,6 @@ LIST_COLUMNS = [
     "cost",
     "attempts",
     "created_at",
-    "finished_at",
     "error",
 ]
 
@@ -56,7 +55,10 @@ def list_analyses(
             " order by a.created_at desc, a.id desc limit %(limit)s",
             {"status": status.value if status else None, "user_id": user_id, "limit": limit},
         ).fetchall()
-    emit(rows, as_json, LIST_COLUMNS, title="analyses")
+    if as_json:
+        emit(rows, True)
+        return
+    show_table(rows, LIST_COLUMNS, title="analyses", keep_whole=("id",))
 
 
 @analyses_app.command("retry")

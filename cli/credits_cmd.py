@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.common import DbUrl, JsonOut, console, emit, err_console, fail
-from cli.service import service_db
+from cli.service import service_db, show_table
 from cli.users_cmd import UserId, parse_user_id
 from pyworker.db import call_json
 
@@ -85,7 +85,10 @@ def history(
         rows = conn.execute(
             "select * from private.admin_credit_history(%s, %s)", [user_id, limit]
         ).fetchall()
-    emit(rows, as_json, HISTORY_COLUMNS, title=f"ledger of {user_id}")
+    if as_json:
+        emit(rows, True)
+        return
+    show_table(rows, HISTORY_COLUMNS, title=f"ledger of {user_id}", keep_whole=())
 
 
 def reset_daily(
@@ -154,7 +157,7 @@ def reconcile(
     if as_json:
         emit({"users_checked": checked, "mismatches": mismatches}, True)
     elif mismatches:
-        emit(mismatches, False, MISMATCH_COLUMNS, title="ledger mismatches")
+        show_table(mismatches, MISMATCH_COLUMNS, title="ledger mismatches")
     else:
         console.print(f"ledger matches every balance ({checked} users)")
     if mismatches:

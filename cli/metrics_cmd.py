@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from cli.common import DbUrl, JsonOut, emit, fail
-from cli.service import service_db
+from cli.service import service_db, show_table
 from pyworker.db import call_json
 
 FromDate = Annotated[
@@ -68,7 +68,8 @@ def metrics(
         emit(report, True)
         return
     rows = [_row(day) for day in report["days"]]
-    emit(rows, False, title=f"metrics {first} .. {last} (UTC days)")
+    columns = list(rows[0]) if rows else ["day"]
+    show_table(rows, columns, title=f"metrics {first} .. {last} (UTC days)")
     totals = report["totals"]
     emit(
         {k: json.dumps(v) if isinstance(v, dict) else v for k, v in totals.items()},

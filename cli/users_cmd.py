@@ -8,24 +8,13 @@ from typing import Annotated
 import typer
 
 from cli.common import DbUrl, JsonOut, console, emit, fail
-from cli.service import service_db
+from cli.service import service_db, show_table
 from pyworker.db import call_json
 
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 
 UserId = Annotated[str, typer.Argument(help="The user's id (uuid).", show_default=False)]
-LIST_COLUMNS = [
-    "id",
-    "email",
-    "tier",
-    "daily_credits",
-    "purchased_credits",
-    "credits_remaining",
-    "subscription_status",
-    "restricted_reason",
-    "role",
-    "created_at",
-]
+LIST_COLUMNS = ["id", "email", "tier", "credits", "daily", "purchased", "status", "created_at"]
 
 
 def parse_user_id(value: str) -> uuid.UUID:
@@ -60,7 +49,26 @@ def list_users(
     if as_json:
         emit(page, True)
         return
-    emit(page["items"], False, LIST_COLUMNS, title="users")
+    rows = [
+        {
+            **u,
+            "credits": u["credits_remaining"],
+            "daily": u["daily_credits"],
+            "purchased": u["purchased_credits"],
+            "status": ", ".join(
+                s
+                for s in (
+                    u["role"] if u["role"] != "user" else None,
+                    u["subscription_status"],
+                    f"restricted: {u['restricted_reason']}" if u["restricted_reason"] else None,
+                )
+                if s
+            ),
+            "created_at": u["created_at"][:19].replace("T", " "),
+        }
+        for u in page["items"]
+    ]
+    show_table(rows, LIST_COLUMNS, title="users")
     shown = len(page["items"])
     console.print(f"{shown} of {page['total']} (offset {page['page_offset']})")
 
