@@ -439,3 +439,25 @@ def test_retry_refuses_with_the_reason_and_charges_nothing(db: TestDatabase, pro
     err = service_error(db, "private.retry_analysis", analysis_id=analysis)
     assert (err.status, err.code) == expected
     assert balances(db, user) == before
+
+
+def test_cron_jobs_for_metrics_and_retention_run_as_scheduled(cron_db: TestDatabase) -> None:
+    jobs = {
+        r["jobname"]: r
+        for r in cron_db.fetchall(
+            "select jobname, command, username from cron.job"
+            " where jobname in ('flirt_refresh_metrics', 'flirt_retention')"
+        )
+    }
+    assert set(jobs) == {"flirt_refresh_metrics", "flirt_retention"}
+    # run each job's command exactly as pg_cron does: as the job's user, no role switch
+    for job in jobs.values():
+        assert job["username"] == "postgres"
+        with cron_db.connect(job["username"]) as conn:
+            conn.execute(job["command"])
+    # the job refreshes current_date (the server's zone), never past today in UTC
+    row = cron_db.fetchone(
+        "select day, computed_at from admin_metrics"
+        " where day = least(current_date, (now() at time zone 'utc')::date)"
+    )
+    assert row is not None and row["computed_at"] is not None
