@@ -37,21 +37,29 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from pyworker.db import ApiError, api_error_from
-from pyworker.providers import AnalysisRequest, Provider, ProviderError, make_provider
+from pyworker.db import api_error_from
+from pyworker.providers import (
+    AnalysisRequest,
+    Provider,
+    ProviderError,
+    ProviderOutput,
+    make_provider,
+)
 from pyworker.settings import Config, SettingsError, load_config, load_secrets
 from pyworker.storage import ScreenshotStore
 
 WORKER_ROLE = "flirt_worker"
 APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
 CHANNEL = "analysis_queued"
+COMPLETE_BATCH = 100  # results written per statement at most
+COMPLETE_WRITERS = 2  # batched result writes in flight at once
 log = logging.getLogger("pyworker.worker")
 
 # -- queries (named, procrastinate-style) -------------------------------------
 Q: dict[str, LiteralString] = {
     "claim": "select * from private.claim_analyses(%s, %s, %s)",
     "heartbeat": "select private.heartbeat_analysis(%s, %s, %s) as ok",
-    "complete": "select private.complete_analysis(%s, %s, %s, %s, %s, %s) as ok",
+    "complete_many": "select private.complete_analyses(%s, %s) as out",
     "fail": "select private.fail_analysis(%s, %s, %s, %s, %s) as status",
     "release": "select private.release_analysis(%s, %s) as ok",
     "stats": "select private.analysis_queue_stats() as stats",
@@ -142,10 +150,17 @@ class Worker:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._backlog = False
+        self._completions: list[tuple[dict[str, Any], asyncio.Future[str]]] = []
+        self._completion_ready = asyncio.Event()
 
     @staticmethod
     async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
         await conn.execute(f"set role {WORKER_ROLE}")
+        # Safe without a flush per commit: if a crash loses the last few commits,
+        # whole transactions are lost (a result, or a requeue with its refund), the
+        # lease expires and the analysis simply runs again. Charging happened
+        # durably in perform_action; the ledger stays consistent.
+        await conn.execute("set synchronous_commit = off")
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -170,6 +185,10 @@ class Worker:
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(self._heartbeats(), name="heartbeat"),
             asyncio.create_task(self._queue_stats(), name="stats"),
+            *(
+                asyncio.create_task(self._flush_completions(), name=f"complete-{i}")
+                for i in range(COMPLETE_WRITERS)
+            ),
         ]
         event(
             logging.INFO,
@@ -308,36 +327,19 @@ class Worker:
         LATENCY.labels(self.provider.name, "ok").observe(elapsed)
         self._saving.add(aid)
         try:
-            rows = await self._query(
-                Q["complete"],
-                [
-                    aid,
-                    self.worker_id,
-                    Jsonb(output.result.model_dump()),
-                    output.model,
-                    Jsonb(output.usage.model_dump()),
-                    output.prompt_version,
-                ],
-                deadline=self._save_deadline(),
-            )
-        except ApiError as exc:
-            event(
-                logging.ERROR,
-                "result_rejected",
-                analysis_id=aid,
-                code=exc.code,
-                field=exc.detail.get("field"),
-            )
-            self._saving.discard(aid)
-            await self._fail(
-                aid, attempt, "invalid_output", f"invalid_output: {exc.code}", True, None
-            )
-            return
+            outcome = await self._save_result(aid, output)
         except psycopg.Error as exc:
             # the lease expires and the analysis is retried (or failed and refunded by the reaper)
             event(logging.ERROR, "result_not_saved", analysis_id=aid, error=_first_line(exc))
             return
-        if rows and rows[0]["ok"]:
+        if outcome.startswith("invalid:"):
+            event(logging.ERROR, "result_rejected", analysis_id=aid, field=outcome[8:])
+            self._saving.discard(aid)
+            await self._fail(
+                aid, attempt, "invalid_output", "invalid_output: result refused", True, None
+            )
+            return
+        if outcome == "applied":
             DONE.inc()
             event(
                 logging.INFO,
@@ -352,6 +354,56 @@ class Worker:
         else:
             LEASE_LOST.inc()
             event(logging.WARNING, "lease_lost", analysis_id=aid, attempt=attempt, phase="complete")
+
+    async def _save_result(self, aid: str, output: ProviderOutput) -> str:
+        """Queue the result for the next batched write; 'applied', 'lost' or 'invalid:<field>'."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        payload = {
+            "analysis_id": aid,
+            "result": output.result.model_dump(),
+            "model": output.model,
+            "usage": output.usage.model_dump(),
+            "prompt_version": output.prompt_version,
+        }
+        self._completions.append((payload, future))
+        self._completion_ready.set()
+        return await future
+
+    async def _flush_completions(self) -> None:
+        """Write finished results in batches: whatever finished while the previous write ran
+        goes in the next one, so a busy worker needs one round trip and one commit per batch."""
+        while True:
+            await self._completion_ready.wait()
+            batch = self._completions[:COMPLETE_BATCH]
+            del self._completions[:COMPLETE_BATCH]
+            if not self._completions:
+                self._completion_ready.clear()
+            if not batch:
+                continue
+            try:
+                rows = await self._query(
+                    Q["complete_many"],
+                    [self.worker_id, Jsonb([payload for payload, _ in batch])],
+                    deadline=self._save_deadline(),
+                )
+            except psycopg.Error as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            out = rows[0]["out"]
+            applied = set(out["applied"])
+            invalid = {item["analysis_id"]: item["field"] for item in out["invalid"]}
+            for payload, future in batch:
+                aid = payload["analysis_id"]
+                if future.done():
+                    continue
+                if aid in applied:
+                    future.set_result("applied")
+                elif aid in invalid:
+                    future.set_result(f"invalid:{invalid[aid]}")
+                else:
+                    future.set_result("lost")
 
     async def _request(self, aid: str, row: dict[str, Any]) -> AnalysisRequest:
         data = row["input"]

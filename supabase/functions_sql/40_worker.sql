@@ -126,6 +126,52 @@ end
 $$;
 grant execute on function private.heartbeat_analysis(uuid, text, integer) to service_role, flirt_worker;
 
+-- Store many results in one statement (the worker batches what finishes together).
+-- `results`: [{analysis_id, result, model, usage, prompt_version}, …]. Returns
+-- {applied: [ids stored], invalid: [{analysis_id, field}]}; an id in neither was
+-- not stored because the caller no longer holds its lease.
+create or replace function private.complete_analyses(worker_id text, results jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_applied jsonb;
+  v_invalid jsonb;
+begin
+  with items as (
+    select r.analysis_id, r.result, r.model, r.usage, r.prompt_version,
+           private.analysis_result_problem(r.result) as problem
+      from jsonb_to_recordset(coalesce(results, '[]'::jsonb))
+           as r(analysis_id uuid, result jsonb, model text, usage jsonb, prompt_version text)
+  ), stored as (
+    update public.analyses a
+       set status = 'done',
+           result = i.result,
+           model = i.model,
+           usage = i.usage,
+           prompt_version = coalesce(i.prompt_version, a.prompt_version),
+           error = null,
+           finished_at = now(),
+           locked_by = null,
+           locked_until = null
+      from items i
+     where a.id = i.analysis_id
+       and i.problem is null
+       and a.status = 'processing'
+       and a.locked_by = complete_analyses.worker_id
+    returning a.id
+  )
+  select coalesce((select jsonb_agg(s.id) from stored s), '[]'::jsonb),
+         coalesce((select jsonb_agg(jsonb_build_object('analysis_id', i.analysis_id, 'field', i.problem))
+                     from items i where i.problem is not null), '[]'::jsonb)
+    into v_applied, v_invalid;
+  return jsonb_build_object('applied', v_applied, 'invalid', v_invalid);
+end
+$$;
+grant execute on function private.complete_analyses(text, jsonb) to service_role, flirt_worker;
+
 -- Store the result of an analysis the caller holds; false (nothing written) when it lost the lease.
 create or replace function private.complete_analysis(
   analysis_id uuid,
@@ -141,25 +187,17 @@ set search_path = ''
 as $$
 declare
   v_problem text := private.analysis_result_problem(complete_analysis.result);
+  v_out jsonb;
 begin
   if v_problem is not null then
     perform private.raise_api_error(422, 'invalid_result', jsonb_build_object('field', v_problem),
       'The analysis result does not have the required shape; nothing was stored.');
   end if;
-  update public.analyses a
-     set status = 'done',
-         result = complete_analysis.result,
-         model = complete_analysis.model,
-         usage = complete_analysis.usage,
-         prompt_version = coalesce(complete_analysis.prompt_version, a.prompt_version),
-         error = null,
-         finished_at = now(),
-         locked_by = null,
-         locked_until = null
-   where a.id = complete_analysis.analysis_id
-     and a.status = 'processing'
-     and a.locked_by = complete_analysis.worker_id;
-  return found;
+  v_out := private.complete_analyses(complete_analysis.worker_id, jsonb_build_array(jsonb_build_object(
+    'analysis_id', complete_analysis.analysis_id, 'result', complete_analysis.result,
+    'model', complete_analysis.model, 'usage', complete_analysis.usage,
+    'prompt_version', complete_analysis.prompt_version)));
+  return jsonb_array_length(v_out -> 'applied') = 1;
 end
 $$;
 grant execute on function private.complete_analysis(uuid, text, jsonb, text, jsonb, text)
