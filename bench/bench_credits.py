@@ -1,0 +1,526 @@
+"""Credits benchmark (run by hand, not CI).
+
+Usage: .venv/bin/python bench/bench_credits.py [--users 100000] [--reset-users 1000000]
+       [--clients 8] [--hot-clients 16] [--seconds 20] [--rounds 3] [--fast]
+
+Starts its own throwaway PostgreSQL cluster (loopback, free port; durable
+settings unless --fast turns fsync/synchronous_commit off), migrates it and
+measures, each against its anchor in the same run:
+
+(a) perform_action through the PostgREST call path (connect as `authenticator`;
+    per transaction BEGIN, SET LOCAL ROLE authenticated, request.jwt.claims,
+    `select public.perform_action(...)`, COMMIT) for N users picked at random by
+    C pgbench clients, against pgbench's built-in tpcb-like at scale 1 (100,000
+    accounts) on the same cluster and database, alternating rounds. TPS and
+    per-transaction p50/p99 latency from pgbench's own logs. Goal: ratio >= 1.0.
+(b) one hot user and 16 clients: every client keeps calling perform_action
+    until the balance is gone. Reports TPS and proves there was no overdraft
+    (successes = balance / cost exactly, no ledger balance below zero, ledger
+    invariant intact).
+(c) the daily reset of M due users: `call private.run_daily_reset()` (batches,
+    a COMMIT after each, what pg_cron runs) against a single-statement bare
+    reset (UPDATE + ledger INSERT in one statement via a CTE) of the same rows,
+    each on its own copy of one template database. Goal: ratio <= 1.3, and no
+    batch holding its row locks for 1 s or more (each batch's time includes
+    its COMMIT).
+
+Prints a table and writes JSON to bench/results/credits-<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from pyworker import devstack
+from pyworker.migrate import migrate
+from pyworker.settings import load_config
+
+RESULTS = Path(__file__).parent / "results"
+PGBENCH = str(devstack.PG_BIN / "pgbench")
+COST = 5  # short_chat
+CHAT = '{"chat":"Them: are you free friday?\\nMe: maybe, what did you have in mind?"}'
+
+# User n (1-based) gets a predictable id, so pgbench scripts can name a random user.
+USER_ID_SQL = "('00000000-0000-4000-8000-' || lpad(to_hex({n}), 12, '0'))::uuid"
+
+CLAIMS = (
+    'SELECT set_config(\'request.jwt.claims\', \'{"role":"authenticated",'
+    '"sub":"\' || __SUB__ || \'"}\', true);'
+)
+ACTION_SCRIPT = "\n".join(
+    [
+        "\\set uid random(1, __USERS__)",
+        "BEGIN;",
+        "SET LOCAL ROLE authenticated;",
+        CLAIMS.replace("__SUB__", "'00000000-0000-4000-8000-' || lpad(to_hex(:uid), 12, '0')"),
+        f"SELECT public.perform_action('short_chat', '{CHAT}');",
+        "COMMIT;",
+        "",
+    ]
+)
+HOT_SCRIPT = "\n".join(
+    [
+        "BEGIN;",
+        "SET LOCAL ROLE authenticated;",
+        CLAIMS.replace("__SUB__", "'00000000-0000-4000-8000-000000000001'"),
+        f"SELECT bench.try_perform_action('short_chat', '{CHAT}');",
+        "COMMIT;",
+        "",
+    ]
+)
+
+# The anchor of (c): the same reset as one statement over all due rows.
+BARE_RESET = """
+with due as (
+  select u.id, u.daily_credits as old_daily, t.daily_credits as allowance
+    from public.users u join public.tiers t on t.id = u.tier
+   where u.daily_reset_on < %(day)s
+), reset as (
+  update public.users u
+     set daily_credits = due.allowance, daily_reset_on = %(day)s, updated_at = now()
+    from due where u.id = due.id
+  returning u.id, u.credits_remaining, due.allowance - due.old_daily as delta
+), ledger as (
+  insert into public.credits_transactions
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference)
+  select reset.id, reset.delta, 0, 'daily_reset', reset.credits_remaining, %(day)s::text
+    from reset where reset.delta <> 0
+)
+select count(*) as n from reset
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _collect_batch_ms(batches: list[float], diag: psycopg.errors.Diagnostic) -> None:
+    """Keep the duration of each `daily_reset_batch` the reset procedure reports."""
+    found = re.match(r"daily_reset_batch .*ms=([0-9.]+)", diag.message_primary or "")
+    if found:
+        batches.append(float(found.group(1)))
+
+
+def _pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+class Bench:
+    def __init__(self, base: Path, fast: bool) -> None:
+        self.base = base
+        self.fast = fast
+        self.pg = devstack.Cluster(
+            base / "data", _free_port(), cron_database="flirt_cron", fast=fast
+        )
+
+    def start(self) -> None:
+        self.pg.init()
+        with (self.pg.data_dir / "postgresql.auto.conf").open("a") as conf:
+            # room for the 1M-row reset without a checkpoint storm (same for both sides)
+            conf.write(
+                "shared_buffers = '1GB'\nmax_wal_size = '8GB'\ncheckpoint_timeout = '30min'\n"
+            )
+        self.pg.start()
+        self.pg.wait_ready()
+        self.pg.bootstrap_roles()
+
+    def new_database(self, name: str) -> str:
+        self.pg.create_database(name)
+        self.pg.bootstrap_database(name, pgtap=False)
+        migrate(self.pg.dsn("postgres", name), load_config())
+        return name
+
+    def admin(self, database: str) -> psycopg.Connection[Any]:
+        return psycopg.connect(self.pg.dsn(devstack.SUPERUSER, database), autocommit=True)
+
+    def pgbench(self, database: str, user: str, args: list[str], log_prefix: str) -> dict[str, Any]:
+        workdir = self.base / "pgbench"
+        workdir.mkdir(exist_ok=True)
+        for old in workdir.glob(f"{log_prefix}*"):
+            old.unlink()
+        cmd = [
+            PGBENCH,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.pg.port),
+            "-U",
+            user,
+            "-l",
+            f"--log-prefix={log_prefix}",
+            *args,
+            database,
+        ]
+        out = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, check=False)
+        if out.returncode != 0:
+            raise RuntimeError(f"pgbench failed: {out.stderr[-2000:]}")
+        tps = float(re.search(r"tps = ([0-9.]+) \(without", out.stdout).group(1))  # type: ignore[union-attr]
+        latencies = []
+        for log in workdir.glob(f"{log_prefix}*"):
+            for line in log.read_text().splitlines():
+                latencies.append(int(line.split()[2]) / 1000.0)  # µs → ms
+        return {"tps": tps, "latencies_ms": latencies, "stdout": out.stdout}
+
+
+def seed_users(conn: psycopg.Connection[Any], users: int, days_behind: int, purchased: int) -> None:
+    """N accounts with matching signup ledger rows, in bulk (the signup trigger is skipped)."""
+    uid = USER_ID_SQL.format(n="g")
+    conn.execute("set session_replication_role = replica")
+    conn.execute(
+        f"insert into auth.users (id, email) select {uid}, 'u' || g || '@bench.test'"
+        " from generate_series(1, %s) g",
+        [users],
+    )
+    # daily credits 0..99 of the pro allowance (100): nearly every reset writes a ledger row
+    conn.execute(
+        "insert into public.users"
+        " (id, email, tier, daily_credits, purchased_credits, daily_reset_on)"
+        f" select {uid}, 'u' || g || '@bench.test', 'pro', g %% 100, %s,"
+        " private.credit_day(now()) - %s from generate_series(1, %s) g",
+        [purchased, days_behind, users],
+    )
+    conn.execute(
+        "insert into public.credits_transactions"
+        " (user_id, daily_delta, purchased_delta, kind, balance_after, reference)"
+        f" select {uid}, g %% 100, %s, 'signup_bonus', g %% 100 + %s, 'signup'"
+        " from generate_series(1, %s) g",
+        [purchased, purchased, users],
+    )
+    conn.execute("reset session_replication_role")
+    conn.execute("vacuum analyze")
+    conn.execute("checkpoint")
+
+
+def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    db = b.new_database("bench")
+    with b.admin(db) as conn:
+        seed_users(conn, args.users, days_behind=0, purchased=10_000_000)
+        # no worker drains the queue here: lift the pending limit so no call gets 429
+        conn.execute(
+            "update public.app_settings set value = '100000000' where key = 'max_pending_analyses'"
+        )
+        conn.execute("create schema bench")
+        conn.execute("grant usage on schema bench to authenticated")
+        conn.execute(
+            "create function bench.try_perform_action(action_type text, input jsonb) returns text"
+            " language plpgsql set search_path = '' as $$ begin"
+            " return public.perform_action(action_type, input) ->> 'status';"
+            " exception when sqlstate 'PT402' then return 'insufficient_credits'; end $$"
+        )
+        conn.execute(
+            "grant execute on function bench.try_perform_action(text, jsonb) to authenticated"
+        )
+    init = subprocess.run(
+        [
+            PGBENCH,
+            "-i",
+            "-q",
+            "-s",
+            "1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(b.pg.port),
+            "-U",
+            devstack.SUPERUSER,
+            db,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    del init
+    script = b.base / "action.sql"
+    script.write_text(ACTION_SCRIPT.replace("__USERS__", str(args.users)))
+    common = ["-c", str(args.clients), "-j", "2", "-T", str(args.seconds)]
+
+    rounds = []
+    for r in range(args.rounds):
+        anchor = b.pgbench(db, devstack.SUPERUSER, [*common, "-b", "tpcb-like"], f"tpcb{r}")
+        with b.admin(db) as conn:
+            conn.execute(
+                "vacuum analyze public.users, public.analyses, public.credits_transactions"
+            )
+        rpc = b.pgbench(db, "authenticator", [*common, "-n", "-f", str(script)], f"rpc{r}")
+        rounds.append({"tpcb": anchor, "rpc": rpc})
+        print(
+            f"  round {r + 1}: tpcb-like {anchor['tps']:.0f} tps,"
+            f" perform_action {rpc['tps']:.0f} tps"
+        )
+
+    def summary(kind: str) -> dict[str, float]:
+        lat = [x for r in rounds for x in r[kind]["latencies_ms"]]
+        return {
+            "tps_median": statistics.median(r[kind]["tps"] for r in rounds),
+            "tps_rounds": [round(r[kind]["tps"], 1) for r in rounds],  # type: ignore[dict-item]
+            "p50_ms": _pct(lat, 50),
+            "p99_ms": _pct(lat, 99),
+        }
+
+    tpcb, rpc = summary("tpcb"), summary("rpc")
+    ratios = [r["rpc"]["tps"] / r["tpcb"]["tps"] for r in rounds]
+    with b.admin(db) as conn:
+        broken = conn.execute("select count(*) from private.ledger_mismatches()").fetchone()
+    result_a = {
+        "users": args.users,
+        "clients": args.clients,
+        "seconds": args.seconds,
+        "rounds": args.rounds,
+        "tpcb_like": tpcb,
+        "perform_action": rpc,
+        "ratio": statistics.median(ratios),
+        "ratio_rounds": [round(x, 3) for x in ratios],
+        "goal": ">= 1.0",
+        "ledger_mismatches": broken[0] if broken else None,
+    }
+
+    # (b) one hot user: enough balance for exactly K actions, more attempts than that
+    k = args.hot_actions
+    per_client = (k * 3 // 2) // args.hot_clients + 1
+    with b.admin(db) as conn:
+        hot = USER_ID_SQL.format(n=1)
+        conn.execute(f"delete from public.analyses where user_id = {hot}")
+        row = conn.execute(
+            f"select daily_credits, purchased_credits from public.users where id = {hot}"
+        ).fetchone()
+        assert row is not None
+        conn.execute(
+            f"update public.users set daily_credits = 0, purchased_credits = %s where id = {hot}",
+            [k * COST],
+        )
+        conn.execute(
+            "insert into public.credits_transactions (user_id, daily_delta, purchased_delta, kind,"
+            f" balance_after, reference) values ({hot}, %s, %s, 'admin_adjust', %s, 'bench')",
+            [-row[0], k * COST - row[1], k * COST],
+        )
+    hot_script = b.base / "hot.sql"
+    hot_script.write_text(HOT_SCRIPT)
+    started = time.perf_counter()
+    hot_run = b.pgbench(
+        db,
+        "authenticator",
+        [
+            "-c",
+            str(args.hot_clients),
+            "-j",
+            "2",
+            "-t",
+            str(per_client),
+            "-n",
+            "-f",
+            str(hot_script),
+        ],
+        "hot",
+    )
+    elapsed = time.perf_counter() - started
+    with b.admin(db) as conn:
+        proof = conn.execute(
+            f"select (select count(*) from public.analyses where user_id = {hot}) as successes,"
+            f" (select credits_remaining from public.users where id = {hot}) as final_balance,"
+            f" (select min(balance_after) from public.credits_transactions where user_id = {hot})"
+            " as lowest_ledger_balance,"
+            " (select count(*) from private.ledger_mismatches()) as ledger_mismatches"
+        ).fetchone()
+    assert proof is not None
+    successes, final_balance, lowest, mismatches = proof
+    result_b = {
+        "clients": args.hot_clients,
+        "attempts": per_client * args.hot_clients,
+        "balance_allows": k,
+        "successes": successes,
+        "final_balance": final_balance,
+        "lowest_ledger_balance": lowest,
+        "ledger_mismatches": mismatches,
+        "tps": hot_run["tps"],
+        "successful_actions_per_s": successes / elapsed,
+        "p50_ms": _pct(hot_run["latencies_ms"], 50),
+        "p99_ms": _pct(hot_run["latencies_ms"], 99),
+        "no_overdraft": successes == k and final_balance == 0 and lowest >= 0 and mismatches == 0,
+    }
+    for r in rounds:
+        for kind in ("tpcb", "rpc"):
+            del r[kind]["latencies_ms"], r[kind]["stdout"]
+    return {"a": result_a, "b": result_b}
+
+
+def bench_reset(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
+    tpl = b.new_database("reset_tpl")
+    with b.admin(tpl) as conn:
+        seed_users(conn, args.reset_users, days_behind=1, purchased=50)
+        day = conn.execute("select private.credit_day(now())").fetchone()[0]  # type: ignore[index]
+        batch = conn.execute("select private.setting('reset_batch_size') #>> '{}'").fetchone()[0]  # type: ignore[index]
+    runs: list[dict[str, Any]] = []
+    for r in range(args.reset_rounds):
+        for kind in ("bare", "batched") if r % 2 == 0 else ("batched", "bare"):
+            name = f"reset_{kind}_{r}"
+            b.pg.create_database(name, template=tpl)
+            with b.admin(name) as conn:
+                conn.execute("checkpoint")
+            batches: list[float] = []
+            with psycopg.connect(b.pg.dsn("postgres", name), autocommit=True) as conn:
+                conn.execute("set client_min_messages = log")
+                conn.add_notice_handler(partial(_collect_batch_ms, batches))
+                started = time.perf_counter()
+                if kind == "bare":
+                    n = conn.execute(BARE_RESET, {"day": day}).fetchone()[0]  # type: ignore[index]
+                else:
+                    n = conn.execute(
+                        "call private.run_daily_reset(users_reset => null, batches => null)"
+                    ).fetchone()[0]  # type: ignore[index]
+                seconds = time.perf_counter() - started
+                check = conn.execute(
+                    "select (select count(*) from public.users where daily_reset_on < %(d)s),"
+                    " (select count(*) from public.credits_transactions"
+                    "   where kind = 'daily_reset'),"
+                    " (select sum(daily_delta) from public.credits_transactions"
+                    "   where kind = 'daily_reset')",
+                    {"d": day},
+                ).fetchone()
+            b.pg.drop_database(name)
+            runs.append(
+                {
+                    "kind": kind,
+                    "round": r,
+                    "seconds": seconds,
+                    "users_reset": n,
+                    "still_due": check[0],
+                    "ledger_rows": check[1],  # type: ignore[index]
+                    "daily_delta_sum": check[2],
+                    "batches": len(batches),  # type: ignore[index]
+                    "max_batch_ms": max(batches) if batches else None,
+                    "p50_batch_ms": statistics.median(batches) if batches else None,
+                }
+            )
+            print(f"  reset {kind}: {seconds:.1f} s")
+    bare = statistics.median(x["seconds"] for x in runs if x["kind"] == "bare")
+    batched = statistics.median(x["seconds"] for x in runs if x["kind"] == "batched")
+    same = len({(x["users_reset"], x["ledger_rows"], x["daily_delta_sum"]) for x in runs}) == 1
+    return {
+        "users": args.reset_users,
+        "batch_size": int(batch),
+        "bare_seconds": bare,
+        "batched_seconds": batched,
+        "ratio": batched / bare,
+        "goal": "<= 1.3",
+        "max_batch_ms": max(x["max_batch_ms"] for x in runs if x["kind"] == "batched"),
+        "same_result": same,
+        "runs": runs,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--reset-users", type=int, default=1_000_000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--hot-clients", type=int, default=16)
+    parser.add_argument("--hot-actions", type=int, default=3000)
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--reset-rounds", type=int, default=2)
+    parser.add_argument("--fast", action="store_true", help="fsync off (default: durable)")
+    parser.add_argument("--skip-reset", action="store_true")
+    args = parser.parse_args()
+
+    devstack.ensure_packages()
+    base = Path(tempfile.mkdtemp(prefix="flirt-bench-"))
+    os.chmod(base, 0o755)
+    b = Bench(base, args.fast)
+    report: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "note": "shared machine: other workloads ran at the same time",
+        },
+        "cluster": "Cluster(fast=True): fsync/synchronous_commit off"
+        if args.fast
+        else "Cluster(fast=False): durable (fsync on, synchronous_commit on)",
+    }
+    try:
+        b.start()
+        with b.admin("postgres") as conn:
+            report["postgres"] = conn.execute("select version()").fetchone()[0]  # type: ignore[index]
+        print(f"cluster: {report['cluster']}")
+        print("(a)+(b) perform_action vs pgbench tpcb-like …")
+        report.update(bench_actions(b, args))
+        if not args.skip_reset:
+            print("(c) daily reset …")
+            report["c"] = bench_reset(b, args)
+    finally:
+        b.pg.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+    a, hb = report["a"], report["b"]
+    rows = [
+        (
+            "(a) tpcb-like (anchor)",
+            f"{a['tpcb_like']['tps_median']:.0f} tps",
+            f"p50 {a['tpcb_like']['p50_ms']:.2f} ms / p99 {a['tpcb_like']['p99_ms']:.2f} ms",
+            "",
+        ),
+        (
+            f"(a) perform_action, {a['users']:,} users, {a['clients']} clients",
+            f"{a['perform_action']['tps_median']:.0f} tps",
+            f"p50 {a['perform_action']['p50_ms']:.2f} ms"
+            f" / p99 {a['perform_action']['p99_ms']:.2f} ms",
+            f"{a['ratio']:.2f}x (goal >= 1.0)",
+        ),
+        (
+            f"(b) one hot user, {hb['clients']} clients",
+            f"{hb['tps']:.0f} tps",
+            f"{hb['successes']}/{hb['balance_allows']} charged, final {hb['final_balance']}, "
+            f"lowest {hb['lowest_ledger_balance']}",
+            "no overdraft" if hb["no_overdraft"] else "OVERDRAFT",
+        ),
+    ]
+    if "c" in report:
+        c = report["c"]
+        rows += [
+            (
+                f"(c) bare reset, {c['users']:,} users, 1 statement (anchor)",
+                f"{c['bare_seconds']:.1f} s",
+                "",
+                "",
+            ),
+            (
+                f"(c) run_daily_reset, batches of {c['batch_size']}",
+                f"{c['batched_seconds']:.1f} s",
+                f"max batch {c['max_batch_ms']:.0f} ms (incl. commit)",
+                f"{c['ratio']:.2f}x (goal <= 1.3)",
+            ),
+        ]
+    print(
+        f"\n{report['cluster']}; {report['postgres'].split(' on ')[0]};"
+        f" {os.cpu_count()} CPUs (shared)"
+    )
+    print("| measurement | result | detail | vs anchor |\n|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"credits-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nJSON: {out}")
+
+
+if __name__ == "__main__":
+    main()
