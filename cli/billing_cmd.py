@@ -61,7 +61,9 @@ def sync(
         emit(rows, True)
         return
     changed = [
-        r for r in rows if r["status"] == "processed" and not r["outcome"].startswith("already")
+        r
+        for r in rows
+        if r["status"] == "processed" and not r["outcome"].startswith(("already", "unchanged"))
     ]
     emit(
         rows,

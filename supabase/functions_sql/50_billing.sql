@@ -342,6 +342,14 @@ begin
    where u.id = v_user_id;
   v_change := private.change_tier(v_user_id, v_tier, v_sub,
     jsonb_build_object('subscription_id', v_sub, 'status', v_status));
+  if (v_user.subscription_id, v_user.subscription_status, v_user.cancel_at_period_end, v_user.tier)
+     is not distinct from
+     (v_sub, v_status, coalesce((subscription ->> 'cancel_at_period_end')::boolean, false), v_tier)
+     and v_user.current_period_end is not distinct from
+         coalesce(private.stripe_time(v_item -> 'current_period_end'), v_user.current_period_end) then
+    return private.billing_outcome('processed',
+      format('unchanged: subscription %s %s, tier %s', v_sub, v_status, v_tier), v_change);
+  end if;
   return private.billing_outcome('processed',
     format('subscription %s %s, tier %s', v_sub, v_status, v_tier), v_change);
 end
