@@ -85,6 +85,8 @@ IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing"
 
 def event(level: int, name: str, **fields: Any) -> None:
     """One structured log line: the event name, then key=value fields."""
+    if not log.isEnabledFor(level):
+        return
     log.log(level, "%s %s", name, " ".join(f"{k}={v}" for k, v in fields.items()))
 
 
@@ -146,6 +148,9 @@ class Worker:
         )
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._saving: set[str] = set()  # result being written: a heartbeat miss must not cancel
+        # Analyses whose provider call is running: only these count against `concurrency`,
+        # so the next batch is claimed while finished results are still being written.
+        self._calling: set[str] = set()
         self._lost: set[str] = set()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
@@ -214,7 +219,11 @@ class Worker:
         backoff = 0.1
         while not self._stop.is_set():
             self._wake.clear()
-            free = self.opts.concurrency - len(self._inflight)
+            free = min(
+                self.opts.concurrency - len(self._calling),
+                # bound the results waiting to be written too (a slow database)
+                4 * self.opts.concurrency - len(self._inflight),
+            )
             full = False
             if free > 0:
                 want = min(free, self.opts.batch_size)
@@ -241,7 +250,7 @@ class Worker:
                 if not rows and not self._inflight and self.opts.exit_when_empty:
                     event(logging.INFO, "queue_empty", worker_id=self.worker_id)
                     return
-            if full and len(self._inflight) < self.opts.concurrency:
+            if full and len(self._calling) < self.opts.concurrency:
                 continue
             await self._wait_for_wake(self.opts.poll_seconds)
 
@@ -288,22 +297,32 @@ class Worker:
             return
         task = asyncio.create_task(self._process(aid, row), name=f"analysis-{aid}")
         self._inflight[aid] = task
+        self._calling.add(aid)
         IN_FLIGHT.set(len(self._inflight))
         task.add_done_callback(functools.partial(self._finished, aid))
 
     def _finished(self, aid: str, _task: asyncio.Task[None]) -> None:
         self._inflight.pop(aid, None)
         self._saving.discard(aid)
+        self._calling.discard(aid)
         IN_FLIGHT.set(len(self._inflight))
         if self._backlog or self.opts.exit_when_empty:  # more work may be waiting
+            self._wake.set()
+
+    def _call_finished(self, aid: str) -> None:
+        self._calling.discard(aid)
+        if self._backlog or self.opts.exit_when_empty:
             self._wake.set()
 
     async def _process(self, aid: str, row: dict[str, Any]) -> None:
         attempt = int(row["attempts"])
         started = time.monotonic()
         try:
-            request = await self._request(aid, row)
-            output = await self.provider.analyze(request)
+            try:
+                request = await self._request(aid, row)
+                output = await self.provider.analyze(request)
+            finally:
+                self._call_finished(aid)
         except ProviderError as exc:
             LATENCY.labels(self.provider.name, "error").observe(time.monotonic() - started)
             await self._fail(aid, attempt, exc.code, str(exc), exc.retryable, exc.retry_after)

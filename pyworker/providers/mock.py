@@ -48,9 +48,9 @@ _REPLIES = [
 ]
 
 
-def _digest(request: AnalysisRequest) -> bytes:
+def _digest(request: AnalysisRequest, text: str) -> bytes:
     h = hashlib.sha256(request.action_type.encode())
-    h.update(json.dumps(request.input, sort_keys=True, separators=(",", ":")).encode())
+    h.update(text.encode())
     if request.image is not None:
         h.update(request.image)
     return h.digest()
@@ -64,12 +64,17 @@ def _should_fail(request: AnalysisRequest, rate: float) -> bool:
     return value < rate
 
 
-def mock_result(request: AnalysisRequest) -> AnalysisResult:
-    d = _digest(request)
+def _input_text(request: AnalysisRequest) -> str:
+    return json.dumps(request.input, sort_keys=True, separators=(",", ":"))
+
+
+def mock_result(request: AnalysisRequest, text: str | None = None) -> AnalysisResult:
+    d = _digest(request, text if text is not None else _input_text(request))
     start = d[2] % len(_REPLIES)
     picks = [_REPLIES[(start + i) % len(_REPLIES)] for i in range(3)]
     n_flags = d[3] % 3
-    return AnalysisResult(
+    # built from fixed, valid parts: construct without re-validating (the tests validate it)
+    return AnalysisResult.model_construct(
         summary=(
             "The conversation is friendly and both sides are engaged; "
             "a light question keeps it going."
@@ -77,7 +82,9 @@ def mock_result(request: AnalysisRequest) -> AnalysisResult:
         interest_level=d[0] % 11,
         tone=_TONES[d[1] % len(_TONES)],
         red_flags=[_FLAGS[(d[4] + i) % len(_FLAGS)] for i in range(n_flags)],
-        suggestions=[Suggestion(reply=r, style=s, rationale=why) for s, r, why in picks],
+        suggestions=[
+            Suggestion.model_construct(reply=r, style=s, rationale=why) for s, r, why in picks
+        ],
     )
 
 
@@ -97,8 +104,9 @@ class MockProvider:
             await asyncio.sleep(self.latency)
         if _should_fail(request, self.failure_rate):
             raise ProviderError("mock_failure", "simulated provider failure", retryable=True)
-        result = mock_result(request)
-        size = len(json.dumps(request.input)) // 4
+        text = _input_text(request)
+        result = mock_result(request, text)
+        size = len(text) // 4
         return ProviderOutput(
             result=result,
             model=self.model,

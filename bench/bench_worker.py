@@ -1,0 +1,245 @@
+"""Benchmark: drain queued analyses with the worker, against two anchors, on one cluster.
+
+    .venv/bin/python bench/bench_worker.py [--jobs 20000] [--latency-jobs 2000] [--fast]
+
+Scenarios, all in the same run on the same throwaway cluster (durable settings
+unless --fast):
+  anchor  bare SKIP LOCKED loop: one process, claims 10 at a time, writes each
+          result, commits per batch (the simplest correct queue consumer);
+  pgqueuer PgQueuer in drain mode (batch 10), installed only in bench/.venv;
+  worker  `python -m pyworker.worker` (mock provider, 0 ms) with 1 and 2 processes;
+  latency the worker with 300 ms simulated latency at concurrency 32
+          (goal: >= 90 % of 32 / 0.3 s = 96 analyses/s).
+The drain time of our runs is max(finished_at) - min(started_at) in the
+database; PgQueuer reports the time around its drain run. Goal: worker >= 1.0x
+PgQueuer. Prints a table and writes JSON to bench/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pyworker import devstack  # noqa: E402
+from pyworker.migrate import migrate  # noqa: E402
+from pyworker.providers.base import AnalysisRequest  # noqa: E402
+from pyworker.providers.mock import mock_result  # noqa: E402
+from pyworker.settings import load_config  # noqa: E402
+from tests.py.fakes.worker_process import write_config  # noqa: E402
+
+BENCH_VENV = ROOT / "bench" / ".venv"
+RESULTS = ROOT / "bench" / "results"
+DB = "flirt"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def ensure_bench_venv() -> Path:
+    """PgQueuer lives in its own venv, never in the application's dependencies."""
+    python = BENCH_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(BENCH_VENV)], check=True)
+    probe = subprocess.run([str(python), "-c", "import pgqueuer, asyncpg"], capture_output=True)
+    if probe.returncode != 0:
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", "pgqueuer", "asyncpg"], check=True
+        )
+    return python
+
+
+def fill(dsn: str, n: int) -> None:
+    """N queued short_chat analyses (cost 0: the benchmark measures the queue, not credits)."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("truncate public.saved_replies, public.analyses cascade")
+        conn.execute(
+            "insert into public.analyses"
+            " (user_id, action_type, cost, daily_cost, purchased_cost, input)"
+            " select (select id from public.users limit 1), 'short_chat', 0, 0, 0,"
+            "  jsonb_build_object('chat', 'them: hey you ' || g || E'\\nme: hi!')"
+            " from generate_series(1, %s) g",
+            [n],
+        )
+        conn.execute("vacuum analyze public.analyses")
+
+
+def drained(dsn: str) -> dict[str, Any]:
+    with psycopg.connect(dsn, row_factory=dict_row) as conn:
+        row = conn.execute(
+            "select count(*) filter (where status = 'done') as done, count(*) as total,"
+            " extract(epoch from max(finished_at) - min(started_at))::float8 as seconds"
+            " from public.analyses"
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+def run_anchor(dsn: str, n: int) -> dict[str, Any]:
+    """The bare SKIP LOCKED loop: claim 10, compute, write each result, commit."""
+    fill(dsn, n)
+    with psycopg.connect(dsn) as conn:
+        while True:
+            with conn.transaction():
+                rows = conn.execute(
+                    "select id, action_type, input from public.analyses"
+                    " where status = 'queued' and run_after <= now()"
+                    " order by run_after limit 10 for update skip locked"
+                ).fetchall()
+                if not rows:
+                    break
+                params = [
+                    (Jsonb(mock_result(AnalysisRequest(str(i), a, inp)).model_dump()), i)
+                    for i, a, inp in rows
+                ]
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "update public.analyses set status = 'done', result = %s,"
+                        " attempts = attempts + 1, started_at = now(), finished_at = now()"
+                        " where id = %s",
+                        params,
+                    )
+    stats = drained(dsn)
+    return {"jobs": stats["done"], "seconds": stats["seconds"], "rss_kb": None}
+
+
+def run_pgqueuer(python: Path, dsn: str, n: int) -> dict[str, Any]:
+    out = subprocess.run(
+        [str(python), str(ROOT / "bench" / "pgqueuer_drain.py"), dsn, str(n), "10"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _peak_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_workers(
+    dsn: str, n: int, processes: int, config: Path, concurrency: int | None = None
+) -> dict[str, Any]:
+    fill(dsn, n)
+    env = {**os.environ, "DATABASE_URL": dsn, "FLIRT_CONFIG": str(config), "LOG_LEVEL": "WARNING"}
+    args = [sys.executable, "-m", "pyworker.worker", "--exit-when-empty"]
+    if concurrency:
+        args += ["--concurrency", str(concurrency)]
+    procs = [subprocess.Popen(args, cwd=ROOT, env=env) for _ in range(processes)]
+    peaks = [0] * processes
+    while any(p.poll() is None for p in procs):
+        for i, p in enumerate(procs):
+            if p.poll() is None:
+                peaks[i] = max(peaks[i], _peak_rss_kb(p.pid))
+        time.sleep(0.1)
+    if any(p.returncode for p in procs):
+        raise SystemExit(f"a worker exited with {[p.returncode for p in procs]}")
+    stats = drained(dsn)
+    if stats["done"] != n:
+        raise SystemExit(f"only {stats['done']} of {n} analyses done")
+    return {"jobs": stats["done"], "seconds": stats["seconds"], "rss_kb": max(peaks)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=20000)
+    parser.add_argument("--latency-jobs", type=int, default=2000)
+    parser.add_argument("--fast", action="store_true", help="fsync off (throughput upper bound)")
+    args = parser.parse_args()
+
+    python = ensure_bench_venv()
+    base = Path(tempfile.mkdtemp(prefix="flirt-bench-"))
+    base.chmod(0o755)
+    pg = devstack.Cluster(base / "data", free_port(), cron_database="flirt_cron", fast=args.fast)
+    results: list[dict[str, Any]] = []
+    try:
+        pg.init()
+        pg.start()
+        pg.wait_ready()
+        pg.bootstrap_roles()
+        pg.create_database(DB)
+        pg.bootstrap_database(DB, pgtap=False)
+        migrate(pg.dsn("postgres", DB), load_config())
+        pg.create_database("pgq")
+        dsn = pg.dsn("postgres", DB)
+        with psycopg.connect(pg.dsn("supabase_auth_admin", DB), autocommit=True) as conn:
+            conn.execute(
+                "insert into auth.users (id, email) values (gen_random_uuid(), 'b@x.test')"
+            )
+
+        zero = write_config(base / "zero.toml", {"ai.mock": {"latency_ms": 0}})
+        slow = write_config(base / "slow.toml", {"ai.mock": {"latency_ms": 300}})
+        n = args.jobs
+
+        def record(name: str, r: dict[str, Any]) -> None:
+            r |= {"scenario": name, "per_second": r["jobs"] / r["seconds"]}
+            results.append(r)
+            print(f"  {name}: {r['jobs']} in {r['seconds']:.2f} s", flush=True)
+
+        print(f"cluster on 127.0.0.1:{pg.port} ({'fsync off' if args.fast else 'durable'})")
+        record("anchor: bare SKIP LOCKED loop (10/claim)", run_anchor(dsn, n))
+        record("PgQueuer drain (batch 10)", run_pgqueuer(python, pg.dsn("postgres", "pgq"), n))
+        record("worker x1 (mock, 0 ms)", run_workers(dsn, n, 1, zero))
+        record("worker x2 (mock, 0 ms)", run_workers(dsn, n, 2, zero))
+        record(
+            "worker x1 (mock, 300 ms, concurrency 32)",
+            run_workers(dsn, args.latency_jobs, 1, slow, concurrency=32),
+        )
+    finally:
+        pg.destroy()
+        shutil.rmtree(base, ignore_errors=True)
+
+    anchor, pgq = results[0]["per_second"], results[1]["per_second"]
+    print()
+    print(
+        f"{'scenario':44} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'x anchor':>9} "
+        f"{'x PgQueuer':>10} {'RSS MB':>7}"
+    )
+    for r in results:
+        rss = f"{r['rss_kb'] / 1024:.0f}" if r.get("rss_kb") else "-"
+        r["x_anchor"] = r["per_second"] / anchor
+        r["x_pgqueuer"] = r["per_second"] / pgq
+        print(
+            f"{r['scenario']:44} {r['jobs']:>6} {r['seconds']:>8.2f} {r['per_second']:>8.0f} "
+            f"{r['x_anchor']:>9.2f} {r['x_pgqueuer']:>10.2f} {rss:>7}"
+        )
+    latency = results[-1]
+    target = 32 / 0.3
+    print(f"\nworker x1 vs PgQueuer: {results[2]['x_pgqueuer']:.2f}x (goal >= 1.0)")
+    print(
+        f"300 ms at concurrency 32: {latency['per_second']:.1f}/s = "
+        f"{latency['per_second'] / target:.0%} of {target:.1f}/s (goal >= 90 %)"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"worker-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps({"durable": not args.fast, "results": results}, indent=2))
+    print(f"written {out.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()
