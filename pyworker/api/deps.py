@@ -49,17 +49,20 @@ def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | N
 
 async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
     await conn.execute(sql.SQL("set role {}").format(sql.Identifier(SERVICE_ROLE)))
-    await conn.commit()
 
 
 def make_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
-    """Connections acting as service_role (opened by the app's lifespan)."""
+    """Connections acting as service_role (opened by the app's lifespan).
+
+    Autocommit: one SQL function call is one transaction and one round trip
+    (no separate BEGIN/COMMIT); multi-statement work uses `conn.transaction()`.
+    """
     return AsyncConnectionPool(
         dsn,
         min_size=min(2, max_size),
         max_size=max_size,
         open=False,
-        kwargs={"row_factory": dict_row},
+        kwargs={"row_factory": dict_row, "autocommit": True},
         configure=_configure,
         timeout=10,
         name="api",
@@ -74,8 +77,8 @@ class Services:
     stripe_client: stripe.StripeClient | None
 
     async def call(self, function: str, **params: Any) -> Any:
-        """One SQL function call in its own transaction; PTxxx becomes ApiError."""
-        async with self.pool.connection() as conn, conn.transaction():
+        """One SQL function call (its own transaction); PTxxx becomes ApiError."""
+        async with self.pool.connection() as conn:
             return await call_json(conn, function, **params)
 
     async def stripe_call(self, operation: str, fn: Callable[[stripe.StripeClient], T]) -> T:
