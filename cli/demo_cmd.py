@@ -32,7 +32,8 @@ def _step(n: int, text: str) -> None:
 
 def _worker_running(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute(
-        "select count(*) as n from pg_stat_activity where application_name = %s",
+        "select count(*) as n from pg_stat_activity"
+        " where application_name = %s and datname = current_database()",
         [analysis_worker.APPLICATION_NAME],
     ).fetchone()
     return bool(row and row["n"])
