@@ -333,3 +333,25 @@ def test_queue_stats_count_ready_and_processing(db: TestDatabase) -> None:
         1,
         0,
     )
+
+
+def test_batched_results_store_held_ones_and_report_invalid_and_lost(db: TestDatabase) -> None:
+    held, invalid, taken = enqueue(db, db.create_user(), 3)
+    with worker_conn(db) as conn:
+        claim(conn, "W")
+        db.execute("update analyses set locked_by = 'OTHER' where id = %s", [taken])
+        out = fn(
+            conn,
+            "complete_analyses",
+            worker_id="W",
+            results=[
+                {"analysis_id": held, "result": RESULT, "model": "m", "usage": {"total_tokens": 1}},
+                {"analysis_id": invalid, "result": {**RESULT, "tone": 7}},
+                {"analysis_id": taken, "result": RESULT},
+            ],
+        )
+    assert out == {"applied": [held], "invalid": [{"analysis_id": invalid, "field": "tone"}]}
+    assert analysis(db, held)["status"] == "done" and analysis(db, held)["usage"] == {
+        "total_tokens": 1
+    }
+    assert analysis(db, invalid)["result"] is None and analysis(db, taken)["result"] is None
