@@ -89,7 +89,10 @@ def demo(
             console.print("a worker is running (started by `flirt-admin dev up`); waiting…")
         else:
             console.print("no worker is running: processing the queue in this process")
-            analysis_worker.run_worker(url, cfg, exit_when_empty=True)
+            try:
+                analysis_worker.run_worker(url, cfg, exit_when_empty=True)
+            except analysis_worker.WorkerSetupError as exc:
+                fail(str(exc))
         analysis = _wait_for(api, user_id, analysis_id, timeout)
         if analysis["status"] != "done":
             fail(f"analysis {analysis_id} is {analysis['status']}: {analysis.get('error') or ''}")

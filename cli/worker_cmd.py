@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from cli.common import DbUrl, JsonOut, config, db_url, emit
+from cli.common import DbUrl, JsonOut, config, db_url, emit, fail
 from cli.service import service_db
 from pyworker import worker as analysis_worker
 
@@ -32,13 +32,16 @@ def run(
     cfg = config()
     url = db_url(db)
     analysis_worker.configure_logging()
-    analysis_worker.run_worker(
-        url,
-        cfg,
-        concurrency=concurrency,
-        metrics_port=metrics_port,
-        exit_when_empty=exit_when_empty,
-    )
+    try:
+        analysis_worker.run_worker(
+            url,
+            cfg,
+            concurrency=concurrency,
+            metrics_port=metrics_port,
+            exit_when_empty=exit_when_empty,
+        )
+    except analysis_worker.WorkerSetupError as exc:
+        fail(str(exc))
 
 
 @worker_app.command("queue")

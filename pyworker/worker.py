@@ -115,6 +115,10 @@ class WorkerOptions:
         return cls(**values)
 
 
+class WorkerSetupError(Exception):
+    """The worker cannot run against this database; the message says what to do."""
+
+
 def new_worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{pysecrets.token_hex(3)}"
 
@@ -185,6 +189,9 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, self.request_stop)
+        if not await self._preflight():
+            await self.provider.aclose()
+            return
         await self.pool.open(wait=False)
         background = [
             asyncio.create_task(self._listen(), name="listen"),
@@ -214,6 +221,37 @@ class Worker:
             await self.pool.close()
             await self.provider.aclose()
             event(logging.INFO, "worker_stopped", worker_id=self.worker_id)
+
+    async def _preflight(self) -> bool:
+        """Wait for the database (with backoff) and check the worker role; False if stopped."""
+        backoff = 0.2
+        while not self._stop.is_set():
+            try:
+                conn = await psycopg.AsyncConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=10
+                )
+            except psycopg.OperationalError as exc:
+                event(
+                    logging.WARNING,
+                    "db_unavailable",
+                    during="startup",
+                    error=_first_line(exc),
+                    retry_in=round(backoff, 2),
+                )
+                await self._sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+                continue
+            async with conn:
+                try:
+                    await conn.execute(f"set role {WORKER_ROLE}")
+                    await conn.execute("select private.analysis_queue_stats()")
+                except psycopg.Error as exc:
+                    raise WorkerSetupError(
+                        f"the database is not ready for the worker ({_first_line(exc)}): "
+                        "run `flirt-admin db migrate`"
+                    ) from exc
+            return True
+        return False
 
     async def _claim_loop(self) -> None:
         backoff = 0.1
@@ -535,7 +573,7 @@ class Worker:
                         async for _ in conn.notifies(timeout=5.0):
                             self._wake.set()
                         await conn.execute("select 1")  # notice a dead server
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:
                 event(
                     logging.WARNING,
                     "listen_disconnected",
@@ -649,13 +687,17 @@ def main(argv: list[str] | None = None) -> int:
     if not dsn:
         print("error: environment variable DATABASE_URL is not set", file=sys.stderr)
         return 1
-    run_worker(
-        dsn,
-        cfg,
-        concurrency=args.concurrency,
-        metrics_port=args.metrics_port,
-        exit_when_empty=args.exit_when_empty,
-    )
+    try:
+        run_worker(
+            dsn,
+            cfg,
+            concurrency=args.concurrency,
+            metrics_port=args.metrics_port,
+            exit_when_empty=args.exit_when_empty,
+        )
+    except WorkerSetupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
