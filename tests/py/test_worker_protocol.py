@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from pyworker.db import ApiError, call_json
 from pyworker.providers.base import AnalysisRequest
 from pyworker.providers.mock import mock_result
-from tests.py.dbtools import TestDatabase, balances, rpc
+from tests.py.dbtools import TestDatabase, balances, ledger_mismatches, rpc
 
 RESULT = mock_result(AnalysisRequest("x", "short_chat", {"chat": "hi"})).model_dump()
 
@@ -355,3 +355,27 @@ def test_batched_results_store_held_ones_and_report_invalid_and_lost(db: TestDat
         "total_tokens": 1
     }
     assert analysis(db, invalid)["result"] is None and analysis(db, taken)["result"] is None
+
+
+def test_the_pg_cron_reaper_job_fails_and_refunds_a_crashed_last_attempt(
+    cron_db: TestDatabase,
+) -> None:
+    job = cron_db.fetchone(
+        "select schedule, command, username from cron.job"
+        " where jobname = 'flirt_reap_expired_leases'"
+    )
+    assert job is not None and job["schedule"] == "* * * * *"
+    user = cron_db.create_user()
+    (aid,) = enqueue(cron_db, user)
+    # a worker crashed during the last attempt (the database is shared: no claim here)
+    cron_db.execute(
+        "update analyses set status = 'processing', locked_by = 'crashed', attempts = 1,"
+        " max_attempts = 1, locked_until = now() - interval '1 second' where id = %s",
+        [aid],
+    )
+    # exactly as pg_cron runs it: the job's command, as the job's user
+    with cron_db.connect(job["username"], autocommit=True) as conn:
+        conn.execute(job["command"])
+    assert analysis(cron_db, aid)["status"] == "failed"
+    assert len(ledger(cron_db, user, "action_refund")) == 1
+    assert ledger_mismatches(cron_db) == []
