@@ -562,37 +562,33 @@ begin
       'A Stripe event needs id, type, created and data.object.');
   end if;
 
-  -- A concurrent delivery of the same event waits on this insert until the
-  -- first one commits, then finds the row and answers as a duplicate.
-  insert into public.stripe_webhook_events (id, type, stripe_created, payload, status)
-  values (v_id, v_type, v_created, event, 'failed')
-  on conflict (id) do nothing;
-  if not found then
-    select e.status into v_status from public.stripe_webhook_events e where e.id = v_id for update;
-    if v_status <> 'failed' then
-      return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
-                                'duplicate', true);
-    end if;
-    update public.stripe_webhook_events e
-       set attempts = e.attempts + 1, updated_at = now()
-     where e.id = v_id;
+  -- A concurrent delivery of the same event waits here until the first one
+  -- commits (or rolls back), then finds its row and answers as a duplicate.
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('stripe_event:' || v_id, 0));
+  select e.status into v_status from public.stripe_webhook_events e where e.id = v_id;
+  if found and v_status <> 'failed' then
+    return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
+                              'duplicate', true);
   end if;
 
   begin
     v_result := private.dispatch_stripe_event(v_type, v_object, v_id, v_created);
     v_status := v_result ->> 'status';
-    update public.stripe_webhook_events e
-       set status = v_status, outcome = v_result ->> 'outcome', last_error = null,
-           processed_at = now(), updated_at = now()
-     where e.id = v_id;
   exception when others then
     -- the handler's effects are rolled back; the failure is kept so Stripe's retry (or replay) runs again
     get stacked diagnostics v_error = message_text;
     v_status := 'failed';
-    update public.stripe_webhook_events e
-       set status = 'failed', last_error = v_error, updated_at = now()
-     where e.id = v_id;
   end;
+
+  -- one write of the event row, with its outcome (a retried failure counts an attempt)
+  insert into public.stripe_webhook_events as e
+    (id, type, stripe_created, payload, status, outcome, last_error, processed_at)
+  values
+    (v_id, v_type, v_created, event, v_status, v_result ->> 'outcome', v_error,
+     case when v_status <> 'failed' then now() end)
+  on conflict (id) do update
+    set status = excluded.status, outcome = excluded.outcome, last_error = excluded.last_error,
+        processed_at = excluded.processed_at, attempts = e.attempts + 1, updated_at = now();
   return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
                             'duplicate', false, 'outcome', v_result ->> 'outcome',
                             'error', v_error);
