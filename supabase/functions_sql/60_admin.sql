@@ -95,13 +95,11 @@ begin
       from public.users u
      where u.created_at >= v_lo and u.created_at < v_hi
      group by 1
-  ), per_type as (
-    select (a.created_at at time zone 'utc')::date as day, a.action_type, count(*) as n
-      from public.analyses a
-     where a.created_at >= v_lo and a.created_at < v_hi
-     group by 1, 2
-  ), analyses_by_day as (
-    select (a.created_at at time zone 'utc')::date as day,
+  ), analyses_grouped as (
+    -- one scan: per day (action_type rolled up) and per day and action_type
+    select (a.created_at at time zone 'utc')::date as day, a.action_type,
+           grouping(a.action_type) = 1 as whole_day,
+           count(*) as n,
            count(distinct a.user_id) as active_users,
            count(*) filter (where a.status = 'failed') as failed,
            coalesce(sum(case when jsonb_typeof(a.usage -> 'prompt_tokens') = 'number'
@@ -111,10 +109,14 @@ begin
              as completion_tokens
       from public.analyses a
      where a.created_at >= v_lo and a.created_at < v_hi
-     group by 1
+     group by grouping sets (((a.created_at at time zone 'utc')::date),
+                             ((a.created_at at time zone 'utc')::date, a.action_type))
+  ), analyses_by_day as (
+    select g.* from analyses_grouped g where g.whole_day
   ), actions as (
-    select p.day, jsonb_object_agg(p.action_type, p.n order by p.action_type) as by_type
-      from per_type p
+    select g.day, jsonb_object_agg(g.action_type, g.n order by g.action_type) as by_type
+      from analyses_grouped g
+     where not g.whole_day
      group by 1
   ), ledger as (
     select (t.created_at at time zone 'utc')::date as day,
@@ -496,44 +498,53 @@ returns table (
   users_checked integer,
   last_user_id uuid
 )
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  with page as (
-    select u.id, u.daily_credits, u.purchased_credits, u.credits_remaining
-      from public.users u
-     where after_id is null or u.id > after_id
-     order by u.id
-     limit page_size
-  ), checked as (
-    select p.id, p.daily_credits, coalesce(l.daily, 0) as ledger_daily,
-           p.purchased_credits, coalesce(l.purchased, 0) as ledger_purchased,
-           p.credits_remaining, last.balance_after,
-           (coalesce(l.daily, 0) <> p.daily_credits
-             or coalesce(l.purchased, 0) <> p.purchased_credits
-             or last.balance_after is distinct from p.credits_remaining) as mismatch
-      from page p
-      left join lateral (
-        select sum(t.daily_delta) as daily, sum(t.purchased_delta) as purchased
-          from public.credits_transactions t where t.user_id = p.id
-      ) l on true
-      left join lateral (
-        select t.balance_after from public.credits_transactions t
-         where t.user_id = p.id order by t.id desc limit 1
-      ) last on true
-  ), summary as (
-    select count(*)::integer as n, max(c.id::text)::uuid as last_id from checked c
-  )
-  -- every mismatching user, plus one summary row (user_id null) carrying the page's extent
-  select c.id, c.daily_credits, c.ledger_daily, c.purchased_credits, c.ledger_purchased,
-         c.credits_remaining, c.balance_after, true, s.n, s.last_id
-    from checked c, summary s
-   where c.mismatch
-  union all
-  select null, null, null, null, null, null, null, false, s.n, s.last_id
-    from summary s
+begin
+  -- EXECUTE plans with the actual page bounds: a generic plan of the page query (unknown
+  -- limit) scans whole tables
+  return query execute $q$
+    with page as (
+      select u.id, u.daily_credits, u.purchased_credits, u.credits_remaining
+        from public.users u
+       -- a plain range (not `after_id is null or …`) so the primary key index serves it
+       where u.id > coalesce($1, '00000000-0000-0000-0000-000000000000'::uuid)
+       order by u.id
+       limit $2
+    ), ledger as (
+      -- the page is a contiguous id range: one range scan of the (user_id, id) index
+      select t.user_id, sum(t.daily_delta) as daily, sum(t.purchased_delta) as purchased,
+             max(t.id) as last_id
+        from public.credits_transactions t
+       where t.user_id between (select min(p.id::text)::uuid from page p)
+                           and (select max(p.id::text)::uuid from page p)
+       group by t.user_id
+    ), checked as (
+      select p.id, p.daily_credits, coalesce(l.daily, 0) as ledger_daily,
+             p.purchased_credits, coalesce(l.purchased, 0) as ledger_purchased,
+             p.credits_remaining, last.balance_after,
+             (coalesce(l.daily, 0) <> p.daily_credits
+               or coalesce(l.purchased, 0) <> p.purchased_credits
+               or last.balance_after is distinct from p.credits_remaining) as mismatch
+        from page p
+        left join ledger l on l.user_id = p.id
+        left join public.credits_transactions last on last.id = l.last_id
+    ), summary as (
+      select count(*)::integer as n, max(c.id::text)::uuid as last_id from checked c
+    )
+    -- every mismatching user, plus one summary row (user_id null) carrying the page's extent
+    select c.id, c.daily_credits, c.ledger_daily, c.purchased_credits, c.ledger_purchased,
+           c.credits_remaining, c.balance_after, true, s.n, s.last_id
+      from checked c, summary s
+     where c.mismatch
+    union all
+    select null, null, null, null, null, null, null, false, s.n, s.last_id
+      from summary s
+  $q$ using after_id, page_size;
+end
 $$;
 grant execute on function private.ledger_mismatches_page(uuid, integer) to service_role;
 

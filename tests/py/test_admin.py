@@ -270,11 +270,11 @@ def _seed_day(db: TestDatabase, day: dt.date) -> list[uuid.UUID]:
     db.execute(
         "insert into payments (stripe_payment_intent_id, user_id, pack_id, amount_cents,"
         " currency, credits_granted, created_at) values"
-        " ('pi_1', %s, 'small', 499, 'usd', 100, %s), ('pi_2', %s, 'small', 450, 'eur', 100, %s)",
-        [users[1], late, users[2], noon],
+        " (%s, %s, 'small', 499, 'usd', 100, %s), (%s, %s, 'small', 450, 'eur', 100, %s)",
+        [f"pi_1_{day}", users[1], late, f"pi_2_{day}", users[2], noon],
     )
-    add_ledger(db, users[1], "purchase", late, purchased=100, reference="pi_1")
-    add_ledger(db, users[2], "purchase", noon, purchased=100, reference="pi_2")
+    add_ledger(db, users[1], "purchase", late, purchased=100, reference=f"pi_1_{day}")
+    add_ledger(db, users[2], "purchase", noon, purchased=100, reference=f"pi_2_{day}")
     add_ledger(db, users[2], "admin_adjust", noon, purchased=-10)
     add_ledger(db, users[2], "admin_adjust", noon, purchased=30)
     # the next day's activity must not leak into this day
@@ -291,13 +291,19 @@ def _json(value: Any) -> Any:
 def test_metrics_equal_values_computed_from_source_tables(db: TestDatabase) -> None:
     day = dt.date(2026, 11, 20)
     _seed_day(db, day)
-    report = service(db, "public.admin_get_metrics", from_date=day, to_date=day)
-    (row,) = report["days"]
-    expected = _expected_metrics(db, day)
-    assert {k: row[k] for k in expected} == expected
-    assert expected["credits_spent"] == 75 and expected["credits_granted"] == 30
-    assert expected["revenue_cents"] == {"usd": 499, "eur": 450}
-    assert report["totals"]["revenue_cents"] == {"eur": 450, "usd": 499}
+    _seed_day(db, day + dt.timedelta(days=1))
+    report = service(
+        db, "public.admin_get_metrics", from_date=day, to_date=day + dt.timedelta(days=2)
+    )
+    assert [r["day"] for r in report["days"]] == ["2026-11-20", "2026-11-21", "2026-11-22"]
+    for row in report["days"]:
+        expected = _expected_metrics(db, dt.date.fromisoformat(row["day"]))
+        assert {k: row[k] for k in expected} == expected
+    first = _expected_metrics(db, day)
+    assert first["credits_spent"] == 75 and first["actions_by_type"]["short_chat"] == 2
+    assert first["revenue_cents"] == {"usd": 499, "eur": 450}
+    assert report["totals"]["revenue_cents"] == {"eur": 900, "usd": 998}
+    assert report["totals"]["signups"] == 4
 
 
 def test_metrics_refresh_recomputes_instead_of_adding_up(db: TestDatabase) -> None:
