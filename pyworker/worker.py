@@ -343,6 +343,8 @@ class Worker:
         self._inflight.pop(aid, None)
         self._saving.discard(aid)
         self._calling.discard(aid)
+        if not self._stop.is_set():  # on shutdown _drain still needs to know
+            self._lost.discard(aid)
         IN_FLIGHT.set(len(self._inflight))
         if self._backlog or self.opts.exit_when_empty:  # more work may be waiting
             self._wake.set()

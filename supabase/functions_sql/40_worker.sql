@@ -60,9 +60,6 @@ security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
-declare
-  v_ids uuid[];
-  v_more uuid[];
 begin
   if coalesce(btrim(claim_analyses.worker_id), '') = '' or max_count < 1 or lease_seconds < 1 then
     perform private.raise_api_error(400, 'invalid_input',
@@ -70,38 +67,36 @@ begin
       'worker_id must be set; max_count and lease_seconds must be positive.');
   end if;
 
-  select coalesce(array_agg(q.id), '{}') into v_ids
-    from (select a.id from public.analyses a
-           where a.status = 'queued' and a.run_after <= now()
-           order by a.run_after
-           limit max_count
-           for update skip locked) q;
-
-  -- A crashed worker's analyses come back once its lease is over; the reaper
-  -- fails those that already used their last attempt.
-  if cardinality(v_ids) < max_count then
-    select coalesce(array_agg(e.id), '{}') into v_more
-      from (select a.id from public.analyses a
-             where a.status = 'processing' and a.locked_until < now()
-               and a.attempts < a.max_attempts
-             order by a.locked_until
-             limit max_count - cardinality(v_ids)
-             for update skip locked) e;
-    v_ids := v_ids || v_more;
-  end if;
-
-  if cardinality(v_ids) = 0 then
-    return;
-  end if;
-
+  -- One statement: `picked` reads `expired` only when fewer than max_count
+  -- queued rows are due (a crashed worker's analyses come back once its lease is
+  -- over; the reaper fails those that already used their last attempt).
   return query
+  with due as (
+    select a.id from public.analyses a
+     where a.status = 'queued' and a.run_after <= now()
+     order by a.run_after
+     limit max_count
+       for update skip locked
+  ), expired as (
+    select a.id from public.analyses a
+     where a.status = 'processing' and a.locked_until < now() and a.attempts < a.max_attempts
+     order by a.locked_until
+     limit max_count
+       for update skip locked
+  ), picked as (
+    select d.id from due d
+    union all
+    select e.id from expired e
+    limit max_count
+  )
   update public.analyses a
      set status = 'processing',
          locked_by = claim_analyses.worker_id,
          locked_until = now() + make_interval(secs => lease_seconds),
          attempts = a.attempts + 1,
          started_at = coalesce(a.started_at, now())
-   where a.id = any (v_ids)
+    from picked p
+   where a.id = p.id
   returning a.id, a.user_id, a.action_type, a.input, a.attempts, a.max_attempts, a.locked_until;
 end
 $$;
