@@ -50,12 +50,15 @@ class ScreenshotStore:
             return data
         except StorageApiError as exc:
             status = int(getattr(exc, "status", 0) or 0)
-            if status in (400, 404) or "not found" in str(exc).lower():
+            # Storage answers a missing object with 400 (statusCode "404" in the body)
+            if status in (400, 404):
                 raise ProviderError(
                     "image_not_found", "screenshot does not exist", retryable=False
                 ) from exc
             raise ProviderError(
-                "storage_error", f"storage answered {status}", retryable=True
+                "storage_error",
+                f"storage answered {status}",
+                retryable=status >= 500 or status in (408, 429),
             ) from exc
         except Exception as exc:  # network errors of the storage client
             raise ProviderError("storage_error", type(exc).__name__, retryable=True) from exc
