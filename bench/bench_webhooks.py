@@ -143,6 +143,12 @@ async def drive(
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def serve(args: list[str], env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     with log.open("ab") as out:
         proc = subprocess.Popen(
@@ -213,11 +219,18 @@ def main() -> None:
                 run = f"{r}{name[0]}{uuid.uuid4().hex[:6]}"
                 requests = [signed_request(args.users, i, run) for i in range(per_run)]
                 asyncio.run(drive(port, requests[:200], args.connections, 2))  # warm-up
+                pid = procs[0 if name == "api" else 1].pid
+                cpu_before = cpu_seconds(pid)
                 result = asyncio.run(drive(port, requests[200:], args.connections, args.seconds))
+                # server CPU per answered request: where the time goes
+                result["server_cpu_ms"] = round(
+                    (cpu_seconds(pid) - cpu_before) * 1000 / max(result["requests"], 1), 3
+                )
                 rounds.append({"round": r + 1, "target": name, **result})
                 print(
                     f"round {r + 1} {name:6} {result['per_second']:>8} ev/s "
-                    f"p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms {result['status']}"
+                    f"p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms "
+                    f"server CPU {result['server_cpu_ms']} ms/req {result['status']}"
                 )
 
         with psycopg.connect(dsn) as conn:

@@ -7,7 +7,9 @@ a human sentence, `detail` an object with the figures.
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -80,9 +82,14 @@ def create_app(
     cfg: Config | None = None,
     secrets: Secrets | None = None,
     database_url: str | None = None,
-    pool_size: int = 10,
+    pool_size: int | None = None,
 ) -> FastAPI:
-    """Build the app; settings default to config.toml and the environment."""
+    """Build the app; settings default to config.toml and the environment.
+
+    The pool is small on purpose (FLIRT_API_POOL_SIZE, default 5): every request
+    is one short SQL call, and more connections than cores only add switching.
+    """
+    pool_size = pool_size or int(os.environ.get("FLIRT_API_POOL_SIZE") or 5)
     cfg = cfg or get_config()
     secrets = secrets or load_secrets()
     dsn = database_url or secrets.database_url
@@ -93,6 +100,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.pool.open(wait=False)
+        gc.freeze()  # startup objects never need collecting: cheaper GC passes per request
         log.info("api_started stripe_api_version=%s", cfg.stripe.api_version)
         try:
             yield

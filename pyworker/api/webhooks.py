@@ -126,9 +126,13 @@ async def stripe_webhook(request: Request) -> Any:
 
     try:
         # autocommit: this one statement is the transaction of the event and its effects
-        async with svc.pool.connection() as conn:
+        # getconn/putconn rather than `async with pool.connection()`: this is the hot path
+        conn = await svc.pool.getconn()
+        try:
             cur = await conn.execute(APPLY, [payload])
             row = await cur.fetchone()
+        finally:
+            await svc.pool.putconn(conn)
     except psycopg.Error as exc:
         mapped = api_error_from(exc)
         if mapped:
