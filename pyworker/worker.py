@@ -161,6 +161,8 @@ class Worker:
         self._backlog = False
         self._completions: list[tuple[dict[str, Any], asyncio.Future[str]]] = []
         self._completion_ready = asyncio.Event()
+        self._latency_ok = LATENCY.labels(provider.name, "ok")
+        self._latency_error = LATENCY.labels(provider.name, "error")
 
     @staticmethod
     async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -364,7 +366,7 @@ class Worker:
             finally:
                 self._call_finished(aid)
         except ProviderError as exc:
-            LATENCY.labels(self.provider.name, "error").observe(time.monotonic() - started)
+            self._latency_error.observe(time.monotonic() - started)
             await self._fail(aid, attempt, exc.code, str(exc), exc.retryable, exc.retry_after)
             return
         except asyncio.CancelledError:
@@ -383,7 +385,7 @@ class Worker:
             )
             return
         elapsed = time.monotonic() - started
-        LATENCY.labels(self.provider.name, "ok").observe(elapsed)
+        self._latency_ok.observe(elapsed)
         self._saving.add(aid)
         try:
             outcome = await self._save_result(aid, output)

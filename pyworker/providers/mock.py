@@ -8,6 +8,7 @@ so a run is reproducible too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 
@@ -70,21 +71,24 @@ def _input_text(request: AnalysisRequest) -> str:
 
 def mock_result(request: AnalysisRequest, text: str | None = None) -> AnalysisResult:
     d = _digest(request, text if text is not None else _input_text(request))
-    start = d[2] % len(_REPLIES)
+    return _result(
+        d[0] % 11, d[1] % len(_TONES), d[2] % len(_REPLIES), d[3] % 3, d[4] % len(_FLAGS)
+    )
+
+
+# A few thousand distinct results at most: built once each (results are never mutated).
+@functools.lru_cache(maxsize=4096)
+def _result(interest: int, tone: int, start: int, n_flags: int, flag_seed: int) -> AnalysisResult:
     picks = [_REPLIES[(start + i) % len(_REPLIES)] for i in range(3)]
-    n_flags = d[3] % 3
-    # built from fixed, valid parts: construct without re-validating (the tests validate it)
-    return AnalysisResult.model_construct(
+    return AnalysisResult(
         summary=(
             "The conversation is friendly and both sides are engaged; "
             "a light question keeps it going."
         ),
-        interest_level=d[0] % 11,
-        tone=_TONES[d[1] % len(_TONES)],
-        red_flags=[_FLAGS[(d[4] + i) % len(_FLAGS)] for i in range(n_flags)],
-        suggestions=[
-            Suggestion.model_construct(reply=r, style=s, rationale=why) for s, r, why in picks
-        ],
+        interest_level=interest,
+        tone=_TONES[tone],
+        red_flags=[_FLAGS[(flag_seed + i) % len(_FLAGS)] for i in range(n_flags)],
+        suggestions=[Suggestion(reply=r, style=s, rationale=why) for s, r, why in picks],
     )
 
 
@@ -110,7 +114,9 @@ class MockProvider:
         return ProviderOutput(
             result=result,
             model=self.model,
-            usage=Usage(prompt_tokens=size, completion_tokens=120, total_tokens=size + 120),
+            usage=Usage.model_construct(
+                prompt_tokens=size, completion_tokens=120, total_tokens=size + 120
+            ),
             prompt_version=self.prompt.version,
         )
 
