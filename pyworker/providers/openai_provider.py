@@ -131,7 +131,6 @@ class OpenAIProvider:
                 model=self.model,
                 messages=build_messages(request, self.prompt.text),
                 response_format=RESPONSE_FORMAT,
-                temperature=0.7,
             )
         except openai.OpenAIError as exc:
             raise classify(exc) from exc
