@@ -27,6 +27,7 @@ from starlette.responses import Response
 from pyworker.api import billing, webhooks
 from pyworker.api.auth import TokenVerifier
 from pyworker.api.deps import Services, make_pool, make_stripe_client
+from pyworker.api.events import EventApplier
 from pyworker.db import ApiError
 from pyworker.settings import Config, Secrets, get_config, load_secrets
 
@@ -95,7 +96,8 @@ def create_app(
     dsn = database_url or secrets.database_url
     if not dsn:
         raise RuntimeError("environment variable DATABASE_URL is not set")
-    services = Services(cfg, secrets, make_pool(dsn, pool_size), make_stripe_client(cfg, secrets))
+    pool = make_pool(dsn, pool_size)
+    services = Services(cfg, secrets, pool, make_stripe_client(cfg, secrets), EventApplier(pool))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -18,6 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
+from pyworker.api.events import EventApplier
 from pyworker.db import SERVICE_ROLE, ApiError, api_error_from
 from pyworker.settings import Config, Secrets
 
@@ -75,6 +76,7 @@ class Services:
     secrets: Secrets
     pool: AsyncConnectionPool[Any]
     stripe_client: stripe.StripeClient | None
+    events: EventApplier
 
     async def call(self, function: str, **params: Any) -> Any:
         """One SQL function call (its own transaction); PTxxx becomes ApiError."""

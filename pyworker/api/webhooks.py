@@ -2,7 +2,8 @@
 
 The signature is checked on the raw body with the tolerance applied both
 ways (the stripe library only rejects old timestamps). The event is then
-recorded and applied by one SQL call in one transaction: a duplicate delivery,
+recorded and applied in one transaction with its effects (grouped with the
+events that arrive meanwhile: pyworker.api.events): a duplicate delivery,
 even a concurrent one, waits for the first and changes nothing.
 """
 
@@ -22,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from pyworker.api.deps import Services
-from pyworker.db import ApiError, api_error_from
+from pyworker.db import ApiError
 
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("pyworker.api.webhooks")
@@ -34,7 +35,6 @@ WEBHOOK_REJECTED = Counter(
     "flirt_webhook_rejected_total", "Webhook deliveries refused before applying", ["reason"]
 )
 WEBHOOK_SECONDS = Histogram("flirt_webhook_seconds", "Time to verify and apply one delivery")
-APPLY = "select private.apply_stripe_event(%s::jsonb) as value"
 
 
 class WebhookOut(BaseModel):
@@ -118,29 +118,18 @@ async def stripe_webhook(request: Request) -> Any:
         isinstance(event, dict)
         and isinstance(event.get("id"), str)
         and isinstance(event.get("type"), str)
-        and isinstance(event.get("created"), int)
+        and type(event.get("created")) is int
         and isinstance(event.get("data"), dict)
         and isinstance(event["data"].get("object"), dict)
     ):
         raise _reject("malformed_payload", "The body is not a Stripe event.")
+    if "\\u0000" in payload:  # valid JSON that jsonb cannot hold
+        raise _reject("malformed_payload", "The event cannot be stored as JSON.")
 
     try:
-        # autocommit: this one statement is the transaction of the event and its effects
-        # getconn/putconn rather than `async with pool.connection()`: this is the hot path
-        conn = await svc.pool.getconn()
-        try:
-            cur = await conn.execute(APPLY, [payload])
-            row = await cur.fetchone()
-        finally:
-            await svc.pool.putconn(conn)
-    except psycopg.Error as exc:
-        mapped = api_error_from(exc)
-        if mapped:
-            raise mapped from exc
-        if isinstance(exc, psycopg.DataError):  # e.g. \u0000, which jsonb cannot hold
-            raise _reject("malformed_payload", "The event cannot be stored as JSON.") from exc
-        raise
-    result = row["value"] if row else {}
+        result = await svc.events.apply(payload)
+    except psycopg.DataError as exc:  # cannot be stored as jsonb
+        raise _reject("malformed_payload", "The event cannot be stored as JSON.") from exc
     status = result.get("status", "failed")
     WEBHOOK_EVENTS.labels(event["type"], "duplicate" if result.get("duplicate") else status).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
