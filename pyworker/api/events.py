@@ -21,9 +21,11 @@ from psycopg_pool import AsyncConnectionPool
 from pyworker.db import api_error_from
 
 APPLY_ONE = "select private.apply_stripe_event(%s::jsonb) as value"
+# The bodies travel as one JSON array built by joining them (each is a verified
+# JSON object): far cheaper than quoting them into a text[] parameter.
 APPLY_MANY = (
-    "select t.n, private.apply_stripe_event(t.body::jsonb) as value"
-    " from unnest(%s::text[]) with ordinality as t(body, n)"
+    "select t.n, private.apply_stripe_event(t.event) as value"
+    " from jsonb_array_elements(%s::jsonb) with ordinality as t(event, n)"
 )
 
 
@@ -77,7 +79,7 @@ class EventApplier:
                 cur = await conn.execute(APPLY_ONE, bodies)
                 row = await cur.fetchone()
                 return [row["value"] if row else {}]
-            cur = await conn.execute(APPLY_MANY, [bodies])
+            cur = await conn.execute(APPLY_MANY, ["[" + ",".join(bodies) + "]"])
             rows = await cur.fetchall()
             by_position = {row["n"]: row["value"] for row in rows}
             return [by_position[i + 1] for i in range(len(bodies))]
