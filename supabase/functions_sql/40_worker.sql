@@ -9,36 +9,58 @@
 -- over yet is still honoured, so work finished late is not thrown away.
 
 -- Why a result cannot be stored: the first missing or malformed field, or null when valid.
+-- plpgsql with simple expressions only (no subqueries): it runs for every stored result.
 create or replace function private.analysis_result_problem(result jsonb) returns text
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select case
-    when jsonb_typeof(result) is distinct from 'object' then 'result'
-    when jsonb_typeof(result -> 'summary') is distinct from 'string'
-      or btrim(result ->> 'summary') = '' then 'summary'
-    when jsonb_typeof(result -> 'interest_level') is distinct from 'number' then 'interest_level'
-    when (result ->> 'interest_level')::numeric not between 0 and 10
-      or (result ->> 'interest_level')::numeric <> trunc((result ->> 'interest_level')::numeric)
-      then 'interest_level'
-    when jsonb_typeof(result -> 'tone') is distinct from 'string'
-      or btrim(result ->> 'tone') = '' then 'tone'
-    when jsonb_typeof(result -> 'red_flags') is distinct from 'array' then 'red_flags'
-    when exists (
-      select from jsonb_array_elements(result -> 'red_flags') f where jsonb_typeof(f) <> 'string'
-    ) then 'red_flags'
-    when jsonb_typeof(result -> 'suggestions') is distinct from 'array'
-      or jsonb_array_length(result -> 'suggestions') <> 3 then 'suggestions'
-    when exists (
-      select from jsonb_array_elements(result -> 'suggestions') s
-       where jsonb_typeof(s) <> 'object'
-          or jsonb_typeof(s -> 'reply') is distinct from 'string'
-          or btrim(s ->> 'reply') = ''
-          or jsonb_typeof(s -> 'style') is distinct from 'string'
-          or jsonb_typeof(s -> 'rationale') is distinct from 'string'
-    ) then 'suggestions'
-  end
+declare
+  v_level numeric;
+  v_item jsonb;
+  i integer;
+begin
+  if jsonb_typeof(result) is distinct from 'object' then
+    return 'result';
+  end if;
+  if jsonb_typeof(result -> 'summary') is distinct from 'string'
+     or btrim(result ->> 'summary') = '' then
+    return 'summary';
+  end if;
+  if jsonb_typeof(result -> 'interest_level') is distinct from 'number' then
+    return 'interest_level';
+  end if;
+  v_level := (result ->> 'interest_level')::numeric;
+  if v_level < 0 or v_level > 10 or v_level <> trunc(v_level) then
+    return 'interest_level';
+  end if;
+  if jsonb_typeof(result -> 'tone') is distinct from 'string' or btrim(result ->> 'tone') = '' then
+    return 'tone';
+  end if;
+  if jsonb_typeof(result -> 'red_flags') is distinct from 'array' then
+    return 'red_flags';
+  end if;
+  for i in 0 .. jsonb_array_length(result -> 'red_flags') - 1 loop
+    if jsonb_typeof(result -> 'red_flags' -> i) <> 'string' then
+      return 'red_flags';
+    end if;
+  end loop;
+  if jsonb_typeof(result -> 'suggestions') is distinct from 'array'
+     or jsonb_array_length(result -> 'suggestions') <> 3 then
+    return 'suggestions';
+  end if;
+  for i in 0 .. 2 loop
+    v_item := result -> 'suggestions' -> i;
+    if jsonb_typeof(v_item) <> 'object'
+       or jsonb_typeof(v_item -> 'reply') is distinct from 'string'
+       or btrim(v_item ->> 'reply') = ''
+       or jsonb_typeof(v_item -> 'style') is distinct from 'string'
+       or jsonb_typeof(v_item -> 'rationale') is distinct from 'string' then
+      return 'suggestions';
+    end if;
+  end loop;
+  return null;
+end
 $$;
 grant execute on function private.analysis_result_problem(jsonb) to service_role, flirt_worker;
 
