@@ -85,7 +85,7 @@ def emit(
     if isinstance(rows, dict):
         table = Table(title=title, show_header=False)
         table.add_column("key", style="bold")
-        table.add_column("value")
+        table.add_column("value", overflow="fold")
         for key, value in rows.items():
             table.add_row(key, _render(value))
         console.print(table)
@@ -93,7 +93,7 @@ def emit(
     cols = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title)
     for col in cols:
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*(_render(row.get(c)) for c in cols))
     console.print(table)
