@@ -3,24 +3,28 @@
 Events that arrive while a batch is being applied go together into the next
 batch: one SQL statement, one transaction, one round trip for all of them.
 Each event is still recorded and applied at most once, atomically with its
-effects (`private.apply_stripe_event`, whose handler runs in its own
-subtransaction, so a failing event is recorded as failed without touching
-the others). One batch runs at a time, so batches never wait on each other's
-row locks. If a whole batch fails (a lost connection, say), its events are
-applied one by one so that only the event at fault gets an error.
+effects (`private.apply_stripe_event`). One batch runs at a time, so batches
+never wait on each other's row locks. When a batch fails (an event whose
+handler raises, a lost connection), its events are applied one by one, and an
+event that fails alone is recorded as failed (`private.record_stripe_event_failure`,
+its effects undone) so that Stripe's retry or `webhooks replay` runs it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from pyworker.db import api_error_from
+from pyworker.db import ApiError, api_error_from
+
+log = logging.getLogger("pyworker.api.webhooks")
 
 APPLY_ONE = "select private.apply_stripe_event(%s::jsonb) as value"
+RECORD_FAILURE = "select private.record_stripe_event_failure(%s::jsonb, %s) as value"
 # The bodies travel as one JSON array built by joining them (each is a verified
 # JSON object): far cheaper than quoting them into a text[] parameter.
 APPLY_MANY = (
@@ -37,13 +41,15 @@ class EventApplier:
         self.max_batch = max_batch
         self._queue: list[tuple[str, asyncio.Future[dict[str, Any]]]] = []
         self._draining = False
+        self._task: asyncio.Task[None] | None = None
 
     async def apply(self, body: str) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((body, future))
         if not self._draining:
             self._draining = True
-            asyncio.get_running_loop().create_task(self._drain())
+            # keep a reference: the loop holds tasks only weakly
+            self._task = asyncio.get_running_loop().create_task(self._drain())
         return await future
 
     async def _drain(self) -> None:
@@ -56,20 +62,43 @@ class EventApplier:
             self._draining = False
 
     async def _apply_batch(self, batch: list[tuple[str, asyncio.Future[dict[str, Any]]]]) -> None:
+        if len(batch) == 1:
+            _settle(batch[0][1], await self._apply_alone(batch[0][0]))
+            return
         try:
             results = await self._run([body for body, _ in batch])
-        except Exception as exc:
-            if len(batch) == 1:
-                _settle(batch[0][1], exc)
-                return
+        except Exception:
             for body, future in batch:
-                try:
-                    _settle(future, (await self._run([body]))[0])
-                except Exception as one:
-                    _settle(future, one)
+                _settle(future, await self._apply_alone(body))
             return
         for (_, future), result in zip(batch, results, strict=True):
             _settle(future, result)
+
+    async def _apply_alone(self, body: str) -> dict[str, Any] | Exception:
+        try:
+            return (await self._run([body]))[0]
+        except ApiError as exc:
+            if exc.code == "invalid_event":
+                return exc
+            error = exc.code
+        except psycopg.Error as exc:
+            if isinstance(exc, psycopg.OperationalError | psycopg.DataError):
+                return exc  # not the event's fault (or not storable): nothing to record
+            error = exc.diag.message_primary or type(exc).__name__
+        log.warning("stripe_event_failed error=%s", error)
+        try:
+            return await self._call(RECORD_FAILURE, [body, error])
+        except Exception as exc:
+            return exc
+
+    async def _call(self, query: str, params: list[Any]) -> dict[str, Any]:
+        conn = await self.pool.getconn()
+        try:
+            cur = await conn.execute(query, params)
+            row = await cur.fetchone()
+            return row["value"] if row else {}
+        finally:
+            await self.pool.putconn(conn)
 
     async def _run(self, bodies: list[str]) -> list[dict[str, Any]]:
         conn = await self.pool.getconn()

@@ -540,7 +540,9 @@ $$;
 grant execute on function private.dispatch_stripe_event(text, jsonb, text, timestamptz) to service_role;
 
 -- Record a verified Stripe event and apply it at most once, in this transaction.
--- Returns {event_id, type, status: processed|ignored|failed, duplicate, outcome, error}.
+-- Returns {event_id, type, status: processed|ignored, duplicate, outcome}. When
+-- applying fails it raises (the statement, and so every effect, is undone) and
+-- the caller keeps the failure with private.record_stripe_event_failure.
 create or replace function private.apply_stripe_event(event jsonb) returns jsonb
 language plpgsql
 security definer
@@ -553,7 +555,6 @@ declare
   v_object jsonb := event #> '{data,object}';
   v_status text;
   v_result jsonb;
-  v_error text;
 begin
   if v_id is null or v_type is null or v_created is null
      or jsonb_typeof(v_object) is distinct from 'object' then
@@ -571,30 +572,43 @@ begin
                               'duplicate', true);
   end if;
 
-  begin
-    v_result := private.dispatch_stripe_event(v_type, v_object, v_id, v_created);
-    v_status := v_result ->> 'status';
-  exception when others then
-    -- the handler's effects are rolled back; the failure is kept so Stripe's retry (or replay) runs again
-    get stacked diagnostics v_error = message_text;
-    v_status := 'failed';
-  end;
-
+  v_result := private.dispatch_stripe_event(v_type, v_object, v_id, v_created);
+  v_status := v_result ->> 'status';
   -- one write of the event row, with its outcome (a retried failure counts an attempt)
   insert into public.stripe_webhook_events as e
-    (id, type, stripe_created, payload, status, outcome, last_error, processed_at)
-  values
-    (v_id, v_type, v_created, event, v_status, v_result ->> 'outcome', v_error,
-     case when v_status <> 'failed' then now() end)
+    (id, type, stripe_created, payload, status, outcome, processed_at)
+  values (v_id, v_type, v_created, event, v_status, v_result ->> 'outcome', now())
   on conflict (id) do update
-    set status = excluded.status, outcome = excluded.outcome, last_error = excluded.last_error,
+    set status = excluded.status, outcome = excluded.outcome, last_error = null,
         processed_at = excluded.processed_at, attempts = e.attempts + 1, updated_at = now();
   return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
-                            'duplicate', false, 'outcome', v_result ->> 'outcome',
-                            'error', v_error);
+                            'duplicate', false, 'outcome', v_result ->> 'outcome');
 end
 $$;
 grant execute on function private.apply_stripe_event(jsonb) to service_role;
+
+-- Keep an event whose applying failed (its effects were undone), so that Stripe's retry or
+-- `webhooks replay` runs it again; an event applied meanwhile is left as it is.
+create or replace function private.record_stripe_event_failure(event jsonb, error text) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id text := event ->> 'id';
+begin
+  perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('stripe_event:' || v_id, 0));
+  insert into public.stripe_webhook_events as e (id, type, stripe_created, payload, status, last_error)
+  values (v_id, event ->> 'type', coalesce(private.stripe_time(event -> 'created'), now()), event,
+          'failed', error)
+  on conflict (id) do update
+    set last_error = excluded.last_error, attempts = e.attempts + 1, updated_at = now()
+  where e.status = 'failed';
+  return jsonb_build_object('event_id', v_id, 'type', event ->> 'type', 'status', 'failed',
+                            'duplicate', false, 'error', error);
+end
+$$;
+grant execute on function private.record_stripe_event_failure(jsonb, text) to service_role;
 
 -- Apply a stored event again (only a failed one changes anything).
 create or replace function private.replay_stripe_event(event_id text) returns jsonb
@@ -604,13 +618,19 @@ set search_path = ''
 as $$
 declare
   v_payload jsonb;
+  v_error text;
 begin
   select e.payload into v_payload from public.stripe_webhook_events e where e.id = event_id;
   if not found then
     perform private.raise_api_error(404, 'event_not_found', jsonb_build_object('event_id', event_id),
       'No Stripe event with this id was received.');
   end if;
-  return private.apply_stripe_event(v_payload);
+  begin
+    return private.apply_stripe_event(v_payload);
+  exception when others then
+    get stacked diagnostics v_error = message_text;
+    return private.record_stripe_event_failure(v_payload, v_error);
+  end;
 end
 $$;
 grant execute on function private.replay_stripe_event(text) to service_role;

@@ -17,6 +17,7 @@ insert into billing_functions values
   ('private.apply_charge_refunded(jsonb, text)'), ('private.apply_charge_dispute(jsonb, text)'),
   ('private.dispatch_stripe_event(text, jsonb, text, timestamptz)'),
   ('private.apply_stripe_event(jsonb)'), ('private.replay_stripe_event(text)'),
+  ('private.record_stripe_event_failure(jsonb, text)'),
   ('private.list_stripe_events(text, text, integer)'),
   ('private.sync_stripe_object(jsonb, timestamptz)'),
   ('private.lock_billing_account(uuid, boolean)'), ('private.set_stripe_customer(uuid, text)'),
