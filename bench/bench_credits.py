@@ -438,7 +438,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--reset-rounds", type=int, default=2)
     parser.add_argument("--fast", action="store_true", help="fsync off (default: durable)")
-    parser.add_argument("--skip-reset", action="store_true")
+    parser.add_argument("--skip-reset", action="store_true", help="skip (c)")
+    parser.add_argument("--skip-actions", action="store_true", help="skip (a) and (b)")
     args = parser.parse_args()
 
     devstack.ensure_packages()
@@ -461,8 +462,9 @@ def main() -> None:
         with b.admin("postgres") as conn:
             report["postgres"] = conn.execute("select version()").fetchone()[0]  # type: ignore[index]
         print(f"cluster: {report['cluster']}")
-        print("(a)+(b) perform_action vs pgbench tpcb-like …")
-        report.update(bench_actions(b, args))
+        if not args.skip_actions:
+            print("(a)+(b) perform_action vs pgbench tpcb-like …")
+            report.update(bench_actions(b, args))
         if not args.skip_reset:
             print("(c) daily reset …")
             report["c"] = bench_reset(b, args)
@@ -470,29 +472,31 @@ def main() -> None:
         b.pg.destroy()
         shutil.rmtree(base, ignore_errors=True)
 
-    a, hb = report["a"], report["b"]
-    rows = [
-        (
-            "(a) tpcb-like (anchor)",
-            f"{a['tpcb_like']['tps_median']:.0f} tps",
-            f"p50 {a['tpcb_like']['p50_ms']:.2f} ms / p99 {a['tpcb_like']['p99_ms']:.2f} ms",
-            "",
-        ),
-        (
-            f"(a) perform_action, {a['users']:,} users, {a['clients']} clients",
-            f"{a['perform_action']['tps_median']:.0f} tps",
-            f"p50 {a['perform_action']['p50_ms']:.2f} ms"
-            f" / p99 {a['perform_action']['p99_ms']:.2f} ms",
-            f"{a['ratio']:.2f}x (goal >= 1.0)",
-        ),
-        (
-            f"(b) one hot user, {hb['clients']} clients",
-            f"{hb['tps']:.0f} tps",
-            f"{hb['successes']}/{hb['balance_allows']} charged, final {hb['final_balance']}, "
-            f"lowest {hb['lowest_ledger_balance']}",
-            "no overdraft" if hb["no_overdraft"] else "OVERDRAFT",
-        ),
-    ]
+    rows: list[tuple[str, str, str, str]] = []
+    if "a" in report:
+        a, hb = report["a"], report["b"]
+        rows += [
+            (
+                "(a) tpcb-like (anchor)",
+                f"{a['tpcb_like']['tps_median']:.0f} tps",
+                f"p50 {a['tpcb_like']['p50_ms']:.2f} ms / p99 {a['tpcb_like']['p99_ms']:.2f} ms",
+                "",
+            ),
+            (
+                f"(a) perform_action, {a['users']:,} users, {a['clients']} clients",
+                f"{a['perform_action']['tps_median']:.0f} tps",
+                f"p50 {a['perform_action']['p50_ms']:.2f} ms"
+                f" / p99 {a['perform_action']['p99_ms']:.2f} ms",
+                f"{a['ratio']:.2f}x (goal >= 1.0)",
+            ),
+            (
+                f"(b) one hot user, {hb['clients']} clients",
+                f"{hb['tps']:.0f} tps",
+                f"{hb['successes']}/{hb['balance_allows']} charged, final {hb['final_balance']}, "
+                f"lowest {hb['lowest_ledger_balance']}",
+                "no overdraft" if hb["no_overdraft"] else "OVERDRAFT",
+            ),
+        ]
     if "c" in report:
         c = report["c"]
         rows += [

@@ -420,10 +420,14 @@ grant execute on function public.perform_action(text, jsonb, text) to authentica
 
 -- One batch of the daily reset: up to batch_size users whose credit day is before `day`.
 -- One statement (lock, update, ledger rows); rows locked by a running request are skipped.
+-- The planner would price joining a 5,000-row batch back to a million-row users table as a
+-- hash join over a full scan, once per batch; each batch must touch only its own rows.
 create or replace function private.reset_due_users(day date, batch_size integer) returns integer
 language sql
 security definer
 set search_path = ''
+set enable_hashjoin = off
+set enable_mergejoin = off
 as $$
   with due as (
     select u.id, u.daily_credits as old_daily, t.daily_credits as allowance
