@@ -107,9 +107,10 @@ def replay(
     with errors_as_lines(), service_connection(db_url(db)) as conn:
         ids = list(event_ids or [])
         if failed:
-            listed = call_json(
-                conn, "private.list_stripe_events", status_filter="failed", max_rows=1000
-            )
+            with conn.transaction():  # ended before the replays, so that each of them commits
+                listed = call_json(
+                    conn, "private.list_stripe_events", status_filter="failed", max_rows=1000
+                )
             ids += [e["id"] for e in listed]
         if not ids:
             fail("give event ids or --failed")

@@ -92,11 +92,13 @@ def test_webhooks_list_and_replay_of_a_failed_event(db: TestDatabase, client: ob
 
     still = run(db, None, "webhooks", "replay", "--failed")
     assert still.exit_code == 1  # still failing: exit code says so
+    attempts = "select attempts from stripe_webhook_events where id = %s"
+    assert db.fetchone(attempts, [evt["id"]]) == {"attempts": 2}
     db.execute(
         "insert into credit_packs (id, name, credits, price_cents, currency, stripe_price_id)"
         " values ('mystery', 'Mystery', 7, 999, 'usd', 'price_mystery')"
     )
-    fixed = run(db, None, "webhooks", "replay", evt["id"], "--json")
+    fixed = run(db, None, "webhooks", "replay", "--failed", "--json")
     assert fixed.exit_code == 0, fixed.output
     assert json.loads(fixed.stdout)[0]["status"] == "processed"
     assert balances(db, user)["purchased_credits"] == before + 7
