@@ -369,7 +369,7 @@ declare
   v_details jsonb := invoice #> '{parent,subscription_details}';
   v_sub text := private.stripe_id(v_details -> 'subscription');
   v_user public.users;
-  v_status text := case when paid then 'active' else 'past_due' end;
+  v_status text;
   v_price text;
   v_tier text;
   v_change jsonb := '{}'::jsonb;
@@ -388,6 +388,10 @@ begin
   if v_user.subscription_status in ('canceled', 'incomplete_expired') then
     return private.billing_outcome('ignored', 'subscription ' || v_sub || ' has ended');
   end if;
+  -- a first invoice that fails leaves the subscription incomplete (never paid), not past_due
+  v_status := case when paid then 'active'
+                   when v_user.subscription_status = 'incomplete' then 'incomplete'
+                   else 'past_due' end;
 
   if paid then
     -- the price billed for the period (not a proration line); since 2025-03-31 at pricing.price_details

@@ -350,3 +350,21 @@ def test_rejected_delivery_gets_400_and_applies_nothing(
     assert response.json()["error"]["code"] == code
     assert _nothing_recorded(db)
     assert balances(db, user) == before
+
+
+def test_failed_first_invoice_leaves_subscription_incomplete_and_tier_unchanged(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    price = CFG.tiers["premium"].stripe_price_id
+    sub = ev.subscription(str(user), price, status="incomplete")
+    t0 = int(time.time()) - 100
+    deliver(client, ev.event("customer.subscription.created", sub, t0))
+    invoice = ev.invoice(sub["id"], price, str(user))
+    deliver(client, ev.event("invoice.payment_failed", invoice, t0 + 1))
+    row = db.fetchone("select tier, subscription_status as s from users where id = %s", [user])
+    assert row == {"tier": CFG.signup.default_tier, "s": "incomplete"}
+    # the customer pays: the invoice carries the price, so the tier follows
+    deliver(client, ev.event("invoice.paid", invoice, t0 + 2))
+    row = db.fetchone("select tier, subscription_status as s from users where id = %s", [user])
+    assert row == {"tier": "premium", "s": "active"}
