@@ -19,7 +19,30 @@ from pyworker.api.auth import CurrentUser, current_user
 from pyworker.api.deps import BILLING_REQUESTS, Services, call_json, services
 from pyworker.db import ApiError
 
-router = APIRouter(prefix="/api/user", tags=["billing"])
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable snake_case code, e.g. pack_not_found.")
+    message: str = Field(description="A human sentence.")
+    detail: dict[str, Any] = Field(description="The figures behind the error.")
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    text = {
+        401: "Missing, expired or invalid access token",
+        403: "Account restricted",
+        404: "Unknown pack, tier or subscription",
+        409: "Already subscribed to this tier",
+        422: "Invalid body",
+        502: "Stripe failed; nothing was charged",
+    }
+    return {s: {"model": ErrorOut, "description": text[s]} for s in statuses}
+
+
+router = APIRouter(prefix="/api/user", tags=["billing"], responses=_errors(401, 422, 502))
 
 User = Annotated[CurrentUser, Depends(current_user)]
 Svc = Annotated[Services, Depends(services)]
@@ -118,7 +141,7 @@ def _period_end(subscription: Any) -> datetime | None:
     return datetime.fromtimestamp(end, UTC) if end else None
 
 
-@router.post("/buy_pack", response_model=CheckoutOut)
+@router.post("/buy_pack", response_model=CheckoutOut, responses=_errors(403, 404))
 async def buy_pack(
     body: BuyPackBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> CheckoutOut:
@@ -145,7 +168,7 @@ async def buy_pack(
     return CheckoutOut(checkout_url=session.url or "", session_id=session.id)
 
 
-@router.post("/buy_quick_pack", response_model=QuickPackOut)
+@router.post("/buy_quick_pack", response_model=QuickPackOut, responses=_errors(403, 404))
 async def buy_quick_pack(
     body: BuyPackBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> QuickPackOut:
@@ -169,7 +192,7 @@ async def buy_quick_pack(
     return QuickPackOut(client_secret=intent.client_secret or "", payment_intent_id=intent.id)
 
 
-@router.post("/subscribe", response_model=SubscribeOut)
+@router.post("/subscribe", response_model=SubscribeOut, responses=_errors(403, 404, 409))
 async def subscribe(
     body: SubscribeBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> SubscribeOut:
@@ -217,7 +240,7 @@ async def subscribe(
     return SubscribeOut(checkout_url=session.url or "", session_id=session.id)
 
 
-@router.post("/cancel_subscription", response_model=CancelOut)
+@router.post("/cancel_subscription", response_model=CancelOut, responses=_errors(404))
 async def cancel_subscription(
     user: User, svc: Svc, body: CancelBody | None = None, idempotency_key: IdempotencyKey = None
 ) -> CancelOut:
