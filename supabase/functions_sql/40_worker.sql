@@ -220,7 +220,7 @@ $$;
 grant execute on function private.complete_analysis(uuid, text, jsonb, text, jsonb, text)
   to service_role, flirt_worker;
 
--- Give an analysis's cost back to the buckets it came from: one action_refund row, at most once.
+-- Refund a failed analysis to the buckets its cost came from: one action_refund row, once.
 create or replace function private.refund_analysis(analysis_id uuid) returns boolean
 language plpgsql
 security definer
@@ -233,6 +233,7 @@ begin
   update public.analyses a
      set refunded_at = now()
    where a.id = refund_analysis.analysis_id and a.refunded_at is null and a.cost > 0
+     and a.status = 'failed'  -- a delivered result is never refunded
   returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost into v_an;
   if not found then
     return false;

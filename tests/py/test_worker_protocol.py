@@ -121,6 +121,10 @@ def test_a_worker_that_lost_its_lease_cannot_overwrite_the_result(db: TestDataba
     assert row["status"] == "done" and row["result"] == RESULT and row["attempts"] == 2
     assert row["locked_by"] is None and row["prompt_version"] == "analysis_v1"
     assert ledger(db, user, "action_refund") == []
+    with db.connect() as owner:
+        owner.execute("set role service_role")
+        assert fn(owner, "refund_analysis", analysis_id=aid) is False  # a delivered result
+    assert ledger(db, user, "action_refund") == []
 
 
 def test_retryable_failures_back_off_then_fail_with_one_refund_to_the_original_buckets(
