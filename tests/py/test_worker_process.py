@@ -274,3 +274,21 @@ def test_rate_limit_retry_after_is_honoured_and_then_the_analysis_succeeds(
     assert row["model"] == "gpt-test" and row["usage"]["prompt_tokens"] == 321
     assert row["result"] == VALID_RESULT
     assert kinds(db, user) == ["signup_bonus", "action"]
+
+
+def test_heartbeats_keep_a_call_longer_than_the_lease_from_being_taken_over(
+    db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    slow = config(tmp_path, worker={"lease_seconds": 2}, mock={"latency_ms": 3500}, name="a.toml")
+    fast = config(tmp_path, worker={"lease_seconds": 2}, name="b.toml")
+    first = start_worker(db.owner_dsn, slow, tmp_path / "a.log")
+    workers.append(first)
+    user = db.create_user()
+    aid = perform(db, user)
+    wait_status(db, aid, "processing")
+    second = start_worker(db.owner_dsn, fast, tmp_path / "b.log")  # idle, ready to steal
+    workers.append(second)
+    wait_status(db, aid, "done", timeout=15)
+    row = db.fetchone("select attempts from analyses where id = %s", [aid])
+    assert row == {"attempts": 1}
+    assert "analysis_done" in first.log and "analysis_done" not in second.log
