@@ -292,3 +292,34 @@ def test_heartbeats_keep_a_call_longer_than_the_lease_from_being_taken_over(
     row = db.fetchone("select attempts from analyses where id = %s", [aid])
     assert row == {"attempts": 1}
     assert "analysis_done" in first.log and "analysis_done" not in second.log
+
+
+def test_the_worker_runs_exactly_its_configured_number_of_calls_at_once(
+    db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    cfg = config(tmp_path, worker={"concurrency": 3, "batch_size": 2}, mock={"latency_ms": 700})
+    workers.append(start_worker(db.owner_dsn, cfg, tmp_path / "w.log"))
+    ids = [
+        perform(db, user, chat="hi")
+        for user in (db.create_user(), db.create_user())
+        for _ in range(4)
+    ]
+    peak = 0
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        row = db.fetchone(
+            "select count(*) filter (where status = 'processing') as busy,"
+            " count(*) filter (where status = 'done') as done from analyses"
+        )
+        assert row is not None
+        peak = max(peak, row["busy"])
+        if row["done"] == len(ids):
+            break
+        time.sleep(0.05)
+    assert all(status_of(db, aid) == "done" for aid in ids)
+    span = db.fetchone(
+        "select extract(epoch from max(finished_at) - min(started_at)) as s from analyses"
+    )
+    assert span is not None
+    # 8 calls of 0.7 s, 3 at a time: three rounds, not one (unbounded) nor eight (serial)
+    assert peak >= 3 and 3 * 0.7 <= float(span["s"]) < 5 * 0.7
