@@ -26,11 +26,17 @@ log = logging.getLogger("pyworker.api.webhooks")
 APPLY_ONE = "select private.apply_stripe_event(%s::jsonb) as value"
 RECORD_FAILURE = "select private.record_stripe_event_failure(%s::jsonb, %s) as value"
 # The bodies travel as one JSON array built by joining them (each is a verified
-# JSON object): far cheaper than quoting them into a text[] parameter.
-APPLY_MANY = (
-    "select t.n, private.apply_stripe_event(t.event) as value"
-    " from jsonb_array_elements(%s::jsonb) with ordinality as t(event, n)"
+# JSON object): far cheaper than quoting them into a text[] parameter. Events
+# are applied grouped by the account they name (in arrival order within it), so
+# batches from several API processes take account row locks in one order.
+APPLY_MANY = """
+with batch as materialized (
+  select t.event, t.n from jsonb_array_elements(%s::jsonb) with ordinality as t(event, n)
+   order by coalesce(t.event #>> '{data,object,metadata,user_id}',
+                     t.event #>> '{data,object,customer}', ''), t.n
 )
+select b.n, private.apply_stripe_event(b.event) as value from batch b
+"""
 
 
 class EventApplier:
