@@ -657,6 +657,11 @@ def run_worker(
 ) -> None:
     """Build the provider and storage from settings and run a worker until stopped."""
     secrets = load_secrets()
+    if cfg.ai.provider == "openai" and not (secrets.openai_api_key or secrets.openai_base_url):
+        # every call would be refused: failing (and refunding) each analysis helps nobody
+        raise WorkerSetupError(
+            "[ai] provider is openai but OPENAI_API_KEY is not set (or set OPENAI_BASE_URL)"
+        )
     options = WorkerOptions.from_config(
         cfg, concurrency=concurrency, exit_when_empty=exit_when_empty or None
     )

@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from tests.py.dbtools import TestDatabase
+from tests.py.fakes.worker_process import write_config
 
 runner = CliRunner()
 
@@ -40,3 +41,16 @@ def test_worker_run_without_a_database_url_fails_with_one_line(
     result = runner.invoke(app, ["worker", "run"])
     assert result.exit_code == 1
     assert "DATABASE_URL" in result.output
+
+
+def test_worker_run_refuses_openai_without_a_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    cfg = write_config(tmp_path / "config.toml", {"ai": {"provider": "openai"}})
+    monkeypatch.setenv("FLIRT_CONFIG", str(cfg))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["worker", "run", "--db-url", "postgresql://127.0.0.1:9/x"])
+    assert result.exit_code == 1
+    assert "OPENAI_API_KEY" in result.output
