@@ -1,7 +1,7 @@
 -- Worker protocol: only service_role and the worker role may drive the queue;
--- a lease holder's result is stored, anyone else's is refused; a refund happens once.
+-- a lease holder's result is stored, anyone else's is refused; a failure is refunded once.
 begin;
-select plan(16);
+select plan(20);
 
 -- Who may execute the worker functions: nobody from the API but service_role.
 select function_privs_are('private', 'claim_analyses', array['text', 'integer', 'integer'],
@@ -58,9 +58,25 @@ select is(private.complete_analysis((select id from queued), 'w1',
   true, 'the lease holder stores the result');
 select is((select status from public.analyses where id = (select id from queued)), 'done',
   'the analysis is done');
-select is(private.refund_analysis((select id from queued))
-          and not private.refund_analysis((select id from queued)), true,
-  'a refund happens at most once');
+select is(private.refund_analysis((select id from queued)), false,
+  'a delivered result is never refunded');
+reset role;
+
+-- A second analysis fails for good: it is refunded once, and only once.
+set local role authenticated;
+create temp table failing on commit drop as
+  select (public.perform_action('short_chat', '{"chat":"again"}'::jsonb) ->> 'analysis_id')::uuid as id;
+grant select on failing to service_role;
+reset role;
+set local role service_role;
+select is((select count(*)::integer from private.claim_analyses('w1', 5, 60)), 1,
+  'the worker claims the second analysis');
+select is(private.fail_analysis((select id from failing), 'w1', 'provider_rejected: HTTP 400', false),
+  'failed', 'a permanent error fails the analysis');
+select is(private.refund_analysis((select id from failing)), false, 'a second refund does nothing');
+select is((select count(*)::integer from public.credits_transactions
+            where kind = 'action_refund' and reference = (select id from failing)::text), 1,
+  'exactly one refund row');
 reset role;
 
 select * from finish();
