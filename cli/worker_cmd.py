@@ -18,7 +18,7 @@ def run(
     db: DbUrl = None,
     concurrency: Annotated[
         int | None,
-        typer.Option(help="AI calls in flight (default: [worker] concurrency).", min=1),
+        typer.Option(help="AI calls in flight (default: worker.concurrency).", min=1),
     ] = None,
     metrics_port: Annotated[
         int | None,
