@@ -187,3 +187,52 @@ def test_reset_job_is_scheduled_with_the_fixed_command(cron_db: TestDatabase) ->
     # the exact command pg_cron runs works outside a transaction block (it commits per batch)
     with cron_db.connect(autocommit=True) as conn:
         conn.execute("call private.run_daily_reset()")
+
+
+def test_reset_job_skips_a_row_held_by_a_long_transaction_and_finishes(db: TestDatabase) -> None:
+    held, free = db.create_user(), db.create_user()
+    for user in (held, free):
+        set_buckets(db, user, daily=1, purchased=0)
+        days_behind(db, user, 1)
+    with db.connect() as blocker:
+        blocker.execute("select 1 from users where id = %s for update", [held])
+        started = datetime.now(UTC)
+        out = service_call(db, "call private.run_daily_reset(users_reset => null, batches => null)")
+        assert datetime.now(UTC) - started < timedelta(seconds=5)
+        assert out["users_reset"] == 1
+        assert balances(db, free)["daily_credits"] == 100
+        blocker.rollback()
+    assert balances(db, held)["daily_credits"] == 1  # still due: the next run takes it
+    out = service_call(db, "call private.run_daily_reset(users_reset => null, batches => null)")
+    assert out["users_reset"] == 1 and balances(db, held)["daily_credits"] == 100
+
+
+def test_reset_job_during_concurrent_actions_resets_everyone_once(db: TestDatabase) -> None:
+    users = [db.create_user() for _ in range(40)]
+    for user in users:
+        set_buckets(db, user, daily=2, purchased=500)
+        days_behind(db, user, 1)
+    stop = threading.Event()
+
+    def spend(offset: int) -> None:
+        with db.api_connect() as conn:
+            i = offset
+            while not stop.is_set():
+                rpc(conn, users[i % len(users)], "perform_action", action_type="short_chat",
+                    input={"chat": "hi"})  # fmt: skip
+                db.execute("update analyses set status = 'done' where user_id = %s",
+                           [users[i % len(users)]])  # fmt: skip
+                i += 7
+
+    threads = [threading.Thread(target=spend, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    try:
+        service_call(db, "call private.run_daily_reset(batch_size => 3)")
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    for user in users:
+        assert sum(r["kind"] == "daily_reset" for r in ledger_kinds(db, user)) == 1
+        assert balances(db, user)["daily_reset_on"] == credit_day(db, datetime.now(UTC))
