@@ -112,7 +112,8 @@ def reset_daily(
         with _progress(as_json) as bar:
             task = bar.add_task(f"reset for credit day {plan['day']}", total=plan["due"])
             while True:
-                # each call is one committed batch (autocommit), like the cron procedure
+                # each call is one committed batch (autocommit), like the cron job; a short
+                # batch may only mean rows changed meanwhile, so go on until one is empty
                 n = call_json(
                     conn, "private.reset_due_users", day=plan["day"], batch_size=plan["batch"]
                 )
@@ -121,8 +122,6 @@ def reset_daily(
                 total += n
                 batches += 1
                 bar.advance(task, n)
-                if n < plan["batch"]:
-                    break
     emit(
         {"credit_day": str(plan["day"]), "users_reset": total, "batches": batches},
         as_json,

@@ -520,38 +520,6 @@ end
 $$;
 grant execute on function private.reset_daily(timestamptz, integer) to service_role;
 
--- pg_cron job flirt_daily_reset: reset every due user in batches, committing between batches.
--- Deliberately without SET search_path / SECURITY DEFINER: PostgreSQL allows COMMIT in a
--- procedure only without them. The body only calls schema-qualified functions.
-create or replace procedure private.run_daily_reset(
-  at timestamptz default null,
-  batch_size integer default null,
-  inout users_reset bigint default null,
-  inout batches integer default null
-)
-language plpgsql
-as $$
-declare
-  v_day date := private.credit_day(coalesce(at, now()));
-  v_batch integer := coalesce(batch_size,
-    (private.setting('reset_batch_size') #>> '{}')::integer, 5000);
-  v_n integer;
-  v_started timestamptz;
-begin
-  users_reset := 0;
-  batches := 0;
-  loop
-    v_started := clock_timestamp();
-    v_n := private.reset_due_users(v_day, v_batch);
-    commit;
-    exit when v_n = 0;
-    users_reset := users_reset + v_n;
-    batches := batches + 1;
-    raise log 'daily_reset_batch day=% rows=% ms=%', v_day, v_n,
-      round(extract(epoch from clock_timestamp() - v_started) * 1000, 1);
-    -- no early exit on a short batch: rows skipped because a request changed them are
-    -- still due and the next batch takes them
-  end loop;
-end
-$$;
-grant execute on procedure private.run_daily_reset(timestamptz, integer, bigint, integer) to service_role;
+-- The pg_cron job flirt_daily_reset runs reset_due_users batch by batch, committing
+-- in between: see private.cron_jobs() in 90_cron.sql. An earlier procedure is gone.
+drop procedure if exists private.run_daily_reset(timestamptz, integer, bigint, integer);

@@ -1,28 +1,63 @@
 -- pg_cron jobs. Scheduled by `config sync` (intervals come from config.toml)
 -- when pg_cron is installed in this database; re-scheduling is idempotent.
 
+-- The flirt_* jobs: name, schedule and the exact command pg_cron runs (one definition).
+-- The daily reset is a DO block rather than a procedure: it COMMITs after each batch so
+-- no batch holds row locks for long, and PostgreSQL allows COMMIT in a procedure only
+-- without `SET search_path`, which every stored routine here must have. The block names
+-- everything schema-qualified and runs as the job owner.
+create or replace function private.cron_jobs(reset_every_minutes integer)
+returns table (jobname text, schedule text, command text)
+language sql
+immutable
+set search_path = ''
+as $fn$
+  values
+    ('flirt_daily_reset', format('*/%s * * * *', reset_every_minutes), $job$do $reset$
+declare
+  v_day date := private.credit_day(now());
+  v_batch integer := coalesce((private.setting('reset_batch_size') #>> '{}')::integer, 5000);
+  v_n integer;
+  v_users bigint := 0;
+  v_batches integer := 0;
+  v_started timestamptz;
+begin
+  loop
+    v_started := clock_timestamp();
+    v_n := private.reset_due_users(v_day, v_batch);
+    commit;
+    exit when v_n = 0;
+    v_users := v_users + v_n;
+    v_batches := v_batches + 1;
+    raise log 'daily_reset_batch day=% rows=% ms=%', v_day, v_n,
+      round(extract(epoch from clock_timestamp() - v_started) * 1000, 1);
+  end loop;
+  raise notice 'daily_reset day=% users=% batches=%', v_day, v_users, v_batches;
+end
+$reset$$job$),
+    ('flirt_reap_expired_leases', '* * * * *', 'select private.reap_expired_leases()'),
+    ('flirt_refresh_metrics', '*/10 * * * *',
+     'select private.refresh_admin_metrics(current_date - 1, current_date)'),
+    ('flirt_retention', '17 3 * * *', 'select private.purge_expired_inputs()')
+$fn$;
+grant execute on function private.cron_jobs(integer) to service_role;
+
 -- Schedule (or re-schedule) every flirt_* job; returns the job names.
 create or replace function private.schedule_jobs(reset_every_minutes integer) returns text[]
 language plpgsql
 set search_path = ''
 as $$
 declare
-  v_jobs text[][] := array[
-    ['flirt_daily_reset', format('*/%s * * * *', reset_every_minutes), 'call private.run_daily_reset()'],
-    ['flirt_reap_expired_leases', '* * * * *', 'select private.reap_expired_leases()'],
-    ['flirt_refresh_metrics', '*/10 * * * *', 'select private.refresh_admin_metrics(current_date - 1, current_date)'],
-    ['flirt_retention', '17 3 * * *', 'select private.purge_expired_inputs()']
-  ];
+  v_job record;
   v_names text[] := '{}';
-  i integer;
 begin
   if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
     return v_names;
   end if;
-  for i in 1 .. array_length(v_jobs, 1) loop
+  for v_job in select * from private.cron_jobs(reset_every_minutes) loop
     -- cron.schedule(name, …) updates a job of the same name in place
-    perform cron.schedule(v_jobs[i][1], v_jobs[i][2], v_jobs[i][3]);
-    v_names := v_names || v_jobs[i][1];
+    perform cron.schedule(v_job.jobname, v_job.schedule, v_job.command);
+    v_names := v_names || v_job.jobname;
   end loop;
   return v_names;
 end

@@ -35,6 +35,22 @@ def service_call(db: TestDatabase, query: str, params: Any = None) -> Any:
     return row
 
 
+def run_reset_job(db: TestDatabase, batch_size: int | None = None) -> dict[str, int]:
+    """Run flirt_daily_reset's command exactly as pg_cron does: as postgres, no transaction."""
+    if batch_size is not None:
+        set_setting(db, "reset_batch_size", str(batch_size))
+    notices: list[str] = []
+    with db.connect(autocommit=True) as conn:
+        conn.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
+        job = conn.execute(
+            "select command from private.cron_jobs(15) where jobname = 'flirt_daily_reset'"
+        ).fetchone()
+        assert job is not None
+        conn.execute(job["command"])
+    summary = dict(part.split("=") for part in notices[-1].split()[1:])
+    return {"users_reset": int(summary["users"]), "batches": int(summary["batches"])}
+
+
 def test_get_credits_resets_a_due_user_once_without_touching_purchased(db: TestDatabase) -> None:
     user = db.create_user()
     set_buckets(db, user, daily=7, purchased=33)
@@ -166,27 +182,25 @@ def test_reset_job_catches_up_after_missed_runs_in_committed_batches(db: TestDat
         set_buckets(db, user, daily=i, purchased=5)
         days_behind(db, user, 1 + i % 4)  # missed up to four daily runs
     fresh = db.create_user()  # already reset today
-    out = service_call(
-        db, "call private.run_daily_reset(batch_size => 5, users_reset => null, batches => null)"
-    )
+    out = run_reset_job(db, batch_size=5)
     assert out == {"users_reset": 23, "batches": 5}
     for user in users:
         row = balances(db, user)
         assert (row["daily_credits"], row["purchased_credits"]) == (100, 5)
         assert sum(r["kind"] == "daily_reset" for r in ledger_kinds(db, user)) == 1
     assert [r["kind"] for r in ledger_kinds(db, fresh)] == ["signup_bonus"]
-    again = service_call(db, "call private.run_daily_reset(users_reset => null, batches => null)")
+    again = run_reset_job(db)
     assert again == {"users_reset": 0, "batches": 0}
 
 
-def test_reset_job_is_scheduled_with_the_fixed_command(cron_db: TestDatabase) -> None:
+def test_reset_job_is_scheduled_with_the_defined_command(cron_db: TestDatabase) -> None:
     row = cron_db.fetchone(
-        "select schedule, command from cron.job where jobname = 'flirt_daily_reset'"
+        "select j.schedule, j.command = d.command as same from cron.job j"
+        " join private.cron_jobs(15) d using (jobname) where jobname = 'flirt_daily_reset'"
     )
-    assert row == {"schedule": "*/15 * * * *", "command": "call private.run_daily_reset()"}
+    assert row == {"schedule": "*/15 * * * *", "same": True}
     # the exact command pg_cron runs works outside a transaction block (it commits per batch)
-    with cron_db.connect(autocommit=True) as conn:
-        conn.execute("call private.run_daily_reset()")
+    assert run_reset_job(cron_db)["batches"] >= 0
 
 
 def test_reset_job_skips_a_row_held_by_a_long_transaction_and_finishes(db: TestDatabase) -> None:
@@ -197,13 +211,13 @@ def test_reset_job_skips_a_row_held_by_a_long_transaction_and_finishes(db: TestD
     with db.connect() as blocker:
         blocker.execute("select 1 from users where id = %s for update", [held])
         started = datetime.now(UTC)
-        out = service_call(db, "call private.run_daily_reset(users_reset => null, batches => null)")
+        out = run_reset_job(db)
         assert datetime.now(UTC) - started < timedelta(seconds=5)
         assert out["users_reset"] == 1
         assert balances(db, free)["daily_credits"] == 100
         blocker.rollback()
     assert balances(db, held)["daily_credits"] == 1  # still due: the next run takes it
-    out = service_call(db, "call private.run_daily_reset(users_reset => null, batches => null)")
+    out = run_reset_job(db)
     assert out["users_reset"] == 1 and balances(db, held)["daily_credits"] == 100
 
 
@@ -228,7 +242,7 @@ def test_reset_job_during_concurrent_actions_resets_everyone_once(db: TestDataba
     for t in threads:
         t.start()
     try:
-        service_call(db, "call private.run_daily_reset(batch_size => 3)")
+        run_reset_job(db, batch_size=3)
     finally:
         stop.set()
         for t in threads:

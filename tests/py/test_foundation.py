@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import psycopg
@@ -9,7 +10,7 @@ import pytest
 
 from pyworker.migrate import migrate, status
 from pyworker.settings import SettingsError, load_config
-from tests.py.dbtools import TestDatabase, as_role, as_user, balances
+from tests.py.dbtools import TestDatabase, as_role, as_user, balances, ledger_mismatches
 
 
 def test_signup_creates_account_with_default_tier_allowance_and_bonus(db: TestDatabase) -> None:
@@ -140,3 +141,42 @@ def test_cron_database_has_every_job_scheduled(cron_db: TestDatabase) -> None:
         cron_db.fetchall("select jobid, jobname, schedule, command from cron.job order by 1")
         == before
     )
+
+
+def test_pg_cron_itself_runs_the_daily_reset_job(cron_db: TestDatabase) -> None:
+    """The reset command commits between batches; pg_cron must run it as a top-level command."""
+    user = cron_db.create_user()
+    cron_db.execute(
+        "update users set daily_credits = 1, daily_reset_on = daily_reset_on - 2 where id = %s",
+        [user],
+    )
+    cron_db.execute(
+        "insert into credits_transactions (user_id, daily_delta, kind, balance_after)"
+        " select id, 1 - %s, 'admin_adjust', credits_remaining from users where id = %s",
+        [load_config().tiers["pro"].daily_credits, user],
+    )
+    command = cron_db.fetchone(
+        "select command from private.cron_jobs(15) where jobname = 'flirt_daily_reset'"
+    )
+    assert command is not None
+    probe = cron_db.fetchone(
+        "select cron.schedule('flirt_probe_reset', '* * * * *', %s) as jobid", [command["command"]]
+    )
+    assert probe is not None
+    try:
+        deadline = time.monotonic() + 75  # pg_cron's granularity is one minute
+        run = None
+        while time.monotonic() < deadline and run is None:
+            time.sleep(1)
+            run = cron_db.fetchone(
+                "select status, return_message from cron.job_run_details"
+                " where jobid = %s and status in ('succeeded', 'failed')",
+                [probe["jobid"]],
+            )
+        assert run is not None, "pg_cron did not run the probe job within 75 s"
+        assert run["status"] == "succeeded", run["return_message"]
+    finally:
+        cron_db.execute("select cron.unschedule('flirt_probe_reset')")
+    row = balances(cron_db, user)
+    assert row["daily_credits"] == load_config().tiers["pro"].daily_credits
+    assert ledger_mismatches(cron_db) == []

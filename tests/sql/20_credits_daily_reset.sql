@@ -39,8 +39,8 @@ select ok(not has_function_privilege('authenticated', 'private.reset_due_users(d
   'users cannot run a reset batch');
 select ok(not has_function_privilege('authenticated', 'private.reset_daily(timestamptz, integer)', 'execute'),
   'users cannot run the daily reset');
-select ok(has_function_privilege('service_role', 'private.run_daily_reset(timestamptz, integer, bigint, integer)', 'execute'),
-  'service_role may run the batched reset procedure');
+select ok(has_function_privilege('service_role', 'private.reset_due_users(date, integer)', 'execute'),
+  'service_role may run a reset batch');
 
 update public.app_settings set value = '"America/New_York"' where key = 'reset_timezone';
 update public.app_settings set value = '4' where key = 'reset_hour';
