@@ -220,7 +220,7 @@ $$;
 grant execute on function private.complete_analysis(uuid, text, jsonb, text, jsonb, text)
   to service_role, flirt_worker;
 
--- Refund a failed analysis to the buckets its cost came from: one action_refund row, once.
+-- Refund a failed analysis to the buckets its cost came from: one action_refund row per charge.
 create or replace function private.refund_analysis(analysis_id uuid) returns boolean
 language plpgsql
 security definer
@@ -234,7 +234,7 @@ begin
      set refunded_at = now()
    where a.id = refund_analysis.analysis_id and a.refunded_at is null and a.cost > 0
      and a.status = 'failed'  -- a delivered result is never refunded
-  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost into v_an;
+  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost, a.charges into v_an;
   if not found then
     return false;
   end if;
@@ -246,12 +246,14 @@ begin
    where u.id = v_an.user_id
   returning u.credits_remaining into v_balance;
 
-  -- the unique idempotency key is the second guard against a double refund
+  -- the unique idempotency key is the second guard against a double refund; an analysis
+  -- retried by an admin was charged again, and that charge has its own key
   insert into public.credits_transactions
     (user_id, daily_delta, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
   values
     (v_an.user_id, v_an.daily_cost, v_an.purchased_cost, 'action_refund', v_balance,
-     v_an.id::text, 'refund:' || v_an.id::text,
+     v_an.id::text,
+     'refund:' || v_an.id::text || case when v_an.charges > 1 then ':' || v_an.charges else '' end,
      jsonb_build_object('action_type', v_an.action_type));
   return true;
 end

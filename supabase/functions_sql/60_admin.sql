@@ -671,9 +671,8 @@ create or replace trigger on_user_deleted_redact_events
 -- Retrying a failed analysis
 -- ---------------------------------------------------------------------------
 
--- Queue a failed analysis again as a new analysis with the same input, charged again (daily
--- bucket first) with one 'action' row. A new row, because the failed one was refunded under
--- its own id, and that refund must stay possible once per charge.
+-- Queue a failed analysis again, in place, charged again (daily bucket first) with one
+-- 'action' row; analyses.charges counts the charges so each can be refunded once.
 create or replace function private.retry_analysis(analysis_id uuid) returns jsonb
 language plpgsql
 security definer
@@ -682,10 +681,8 @@ as $$
 declare
   v_old public.analyses;
   v_user public.users;
-  v_new uuid := gen_random_uuid();
   v_daily integer;
   v_purchased integer;
-  v_retried text;
 begin
   select a.* into v_old from public.analyses a where a.id = retry_analysis.analysis_id for update;
   if not found then
@@ -700,15 +697,6 @@ begin
     perform private.raise_api_error(410, 'input_purged',
       jsonb_build_object('input_purged_at', v_old.input_purged_at),
       'The input was deleted by the retention policy; the user must submit it again.');
-  end if;
-  select t.metadata ->> 'retried_as' into v_retried
-    from public.credits_transactions t
-   where t.user_id = v_old.user_id and t.kind = 'action'
-     and t.metadata ->> 'retry_of' = v_old.id::text
-   limit 1;
-  if v_retried is not null then
-    perform private.raise_api_error(409, 'already_retried',
-      jsonb_build_object('retried_as', v_retried), 'This analysis was already retried.');
   end if;
 
   perform private.reset_user_if_due(v_old.user_id, pg_catalog.now());
@@ -732,24 +720,27 @@ begin
    where u.id = v_user.id
   returning u.* into v_user;
 
-  insert into public.analyses
-    (id, user_id, action_type, cost, daily_cost, purchased_cost, input, status, max_attempts,
-     prompt_version)
-  values
-    (v_new, v_old.user_id, v_old.action_type, v_old.cost, v_daily, v_purchased, v_old.input,
-     'queued', coalesce((private.setting('max_attempts') #>> '{}')::integer, v_old.max_attempts),
-     v_old.prompt_version);
+  -- the same row goes back to the queue: the user's history shows it finish
+  update public.analyses a
+     set status = 'queued', charges = a.charges + 1, daily_cost = v_daily,
+         purchased_cost = v_purchased, attempts = 0, run_after = pg_catalog.now(),
+         error = null, result = null, model = null, usage = null, locked_by = null,
+         locked_until = null, refunded_at = null, started_at = null, finished_at = null,
+         max_attempts = coalesce((private.setting('max_attempts') #>> '{}')::integer,
+                                 a.max_attempts)
+   where a.id = v_old.id
+  returning a.* into v_old;
 
   insert into public.credits_transactions
     (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
   values
-    (v_user.id, -v_daily, -v_purchased, 'action', v_user.credits_remaining, v_new::text,
-     jsonb_build_object('action_type', v_old.action_type, 'retry_of', v_old.id,
-                        'retried_as', v_new, 'by', private.admin_actor()));
+    (v_user.id, -v_daily, -v_purchased, 'action', v_user.credits_remaining, v_old.id::text,
+     jsonb_build_object('action_type', v_old.action_type, 'retry', v_old.charges,
+                        'by', private.admin_actor()));
 
-  perform pg_notify('analysis_queued', v_new::text);
+  perform pg_notify('analysis_queued', v_old.id::text);
   return jsonb_build_object(
-    'analysis_id', v_new, 'retry_of', v_old.id, 'status', 'queued', 'cost', v_old.cost,
+    'analysis_id', v_old.id, 'status', 'queued', 'cost', v_old.cost, 'charges', v_old.charges,
     'daily_cost', v_daily, 'purchased_cost', v_purchased,
     'credits_remaining', v_user.credits_remaining);
 end

@@ -369,45 +369,59 @@ def test_retention_purges_inputs_of_analyses_finished_before_the_window(
 # --- retrying failed analyses ------------------------------------------------------------------
 
 
-def test_retry_charges_again_and_queues_the_same_input(db: TestDatabase) -> None:
+def test_retry_charges_again_and_requeues_the_same_analysis(db: TestDatabase) -> None:
     user = db.create_user()
     failed = failed_analysis(db, user)
     before = balances(db, user)
     out = service(db, "private.retry_analysis", analysis_id=failed)
-    assert out["status"] == "queued" and out["retry_of"] == failed and out["cost"] == 5
+    assert out["analysis_id"] == failed
+    assert out["status"] == "queued" and out["cost"] == 5 and out["charges"] == 2
     after = balances(db, user)
     assert after["credits_remaining"] == before["credits_remaining"] - 5
     assert after["daily_credits"] == before["daily_credits"] - 5  # daily bucket first
-    new = db.fetchone(
-        "select status, input, cost from analyses where id = %s", [out["analysis_id"]]
+    row = db.fetchone(
+        "select status, input, cost, attempts, error, refunded_at from analyses where id = %s",
+        [failed],
     )
-    assert new == {"status": "queued", "input": CHAT, "cost": 5}
+    assert row == {"status": "queued", "input": CHAT, "cost": 5, "attempts": 0, "error": None,
+                   "refunded_at": None}  # fmt: skip
     charges = db.fetchall(
         "select daily_delta, purchased_delta from credits_transactions"
-        " where kind = 'action' and reference = %s",
-        [out["analysis_id"]],
+        " where kind = 'action' and reference = %s order by id",
+        [failed],
     )
-    assert charges == [{"daily_delta": -5, "purchased_delta": 0}]
+    assert charges == [{"daily_delta": -5, "purchased_delta": 0}] * 2
     again = service_error(db, "private.retry_analysis", analysis_id=failed)
-    assert (again.status, again.code) == (409, "already_retried")
+    assert (again.status, again.code) == (409, "analysis_not_failed")
 
 
 def test_retried_analysis_that_fails_again_is_refunded_again(db: TestDatabase) -> None:
     user = db.create_user()
     start = balances(db, user)["credits_remaining"]
     failed = failed_analysis(db, user)
-    retried = service(db, "private.retry_analysis", analysis_id=failed)["analysis_id"]
-    with connect(db.owner_dsn, role="service_role", autocommit=True) as conn:
-        conn.execute("select * from private.claim_analyses('w2', 10, 60)")
-        call_json(
-            conn,
-            "private.fail_analysis",
-            analysis_id=retried,
-            worker_id="w2",
-            error="down again",
-            retryable=False,
-        )
+    for worker in ("w2", "w3"):  # retried twice, failing each time
+        service(db, "private.retry_analysis", analysis_id=failed)
+        with connect(db.owner_dsn, role="service_role", autocommit=True) as conn:
+            conn.execute("select * from private.claim_analyses(%s, 10, 60)", [worker])
+            call_json(
+                conn,
+                "private.fail_analysis",
+                analysis_id=failed,
+                worker_id=worker,
+                error="down again",
+                retryable=False,
+            )
     assert balances(db, user)["credits_remaining"] == start
+    refunds = db.fetchall(
+        "select idempotency_key from credits_transactions where kind = 'action_refund'"
+        " and reference = %s order by id",
+        [str(failed)],
+    )
+    assert [r["idempotency_key"] for r in refunds] == [
+        f"refund:{failed}",
+        f"refund:{failed}:2",
+        f"refund:{failed}:3",
+    ]
 
 
 @pytest.mark.parametrize("problem", ["not_failed", "restricted", "no_credits", "purged"])
