@@ -67,7 +67,7 @@ def retry(
     db: DbUrl = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Charge the user again and queue a failed analysis's input as a new analysis."""
+    """Charge the user again and put a failed analysis back in the queue."""
     try:
         analysis_id = uuid.UUID(analysis)
     except ValueError:

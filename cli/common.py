@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
 import psycopg
+import stripe
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -62,10 +63,14 @@ def errors_as_lines() -> Iterator[None]:
         fail(f"{exc.code}: {exc.hint} {json.dumps(exc.detail) if exc.detail else ''}".strip())
     except SettingsError as exc:
         fail(str(exc))
+    except stripe.StripeError as exc:
+        fail(f"stripe: {exc.user_message or type(exc).__name__}")
     except psycopg.OperationalError as exc:
         fail(f"database unavailable: {str(exc).strip().splitlines()[0]}")
     except psycopg.Error as exc:
         fail(f"database error: {str(exc).strip().splitlines()[0]}")
+    except (ValueError, OSError) as exc:
+        fail(str(exc))
 
 
 def _jsonable(value: Any) -> Any:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import typer
 
-from cli.common import JsonOut, config, console, emit, fail
+from cli.common import JsonOut, config, console, emit, errors_as_lines, fail
 from pyworker import devstack
 from pyworker import migrate as migrations
 from pyworker.settings import ROOT
@@ -86,15 +86,18 @@ def _start_services() -> list[str]:
 
 
 def _stop_services() -> list[str]:
+    """SIGTERM each service and wait for it: the worker drains before PostgreSQL stops."""
     stopped = []
+    grace = config().worker.shutdown_grace_seconds + 15
     for name in SERVICES:
         pid = _service_pid(name)
         if pid:
             os.kill(pid, signal.SIGTERM)
-            for _ in range(100):
-                if _service_pid(name) is None:
-                    break
+            deadline = time.monotonic() + grace
+            while _service_pid(name) is not None and time.monotonic() < deadline:
                 time.sleep(0.1)
+            if _service_pid(name) is not None:
+                fail(f"{name} (pid {pid}) did not stop within {grace:.0f} s; see .local/{name}.log")
             stopped.append(name)
         _pidfile(name).unlink(missing_ok=True)
     return stopped
@@ -113,7 +116,8 @@ def up() -> None:
     except devstack.StackError as exc:
         fail(str(exc))
     _write_env_file()
-    report = migrations.migrate(database_url(), cfg)
+    with errors_as_lines():
+        report = migrations.migrate(database_url(), cfg)
     console.print(f"PostgreSQL on 127.0.0.1:{cfg.dev.port}, database {cfg.dev.database}")
     console.print(
         f"migrations applied: {len(report.applied)}; cron jobs: {', '.join(report.cron_jobs)}"

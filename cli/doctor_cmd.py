@@ -54,7 +54,7 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
     return checks
 
 
-def _key_checks(cfg: Config | None, sec: Secrets) -> list[Check]:
+def _key_checks(cfg: Config | None, sec: Secrets, db_url_option: str | None) -> list[Check]:
     def present(name: str, required: bool, why: str) -> Check:
         ok = bool(getattr(sec, name))
         return (
@@ -63,7 +63,11 @@ def _key_checks(cfg: Config | None, sec: Secrets) -> list[Check]:
             "set" if ok else f"not set: {why}",
         )
 
-    checks = [present("database_url", True, "worker, API and CLI need it")]
+    checks = (
+        [("key DATABASE_URL", "ok", "given with --db-url")]
+        if db_url_option
+        else [present("database_url", True, "worker, API and CLI need it")]
+    )
     jwt_ok = bool(sec.supabase_jwt_secret or sec.supabase_jwks_url)
     checks.append(
         (
@@ -75,7 +79,15 @@ def _key_checks(cfg: Config | None, sec: Secrets) -> list[Check]:
     checks.append(present("stripe_secret_key", False, "payments endpoints answer 502"))
     checks.append(present("stripe_webhook_secret", False, "webhooks are rejected"))
     if cfg and cfg.ai.provider == "openai":
-        checks.append(present("openai_api_key", True, "ai.provider is openai"))
+        # a self-hosted OpenAI-compatible server may need only its base URL
+        ai_ok = bool(sec.openai_api_key or sec.openai_base_url)
+        checks.append(
+            (
+                "key OPENAI_API_KEY or OPENAI_BASE_URL",
+                "ok" if ai_ok else "fail",
+                "set" if ai_ok else "not set: ai.provider is openai",
+            )
+        )
     return checks
 
 
@@ -103,7 +115,7 @@ def doctor(db: DbUrl = None, as_json: JsonOut = False) -> None:
                 checks.extend(step())
         except psycopg.Error as exc:
             checks.append(("database connection", "fail", str(exc).strip().splitlines()[0]))
-    checks.extend(_key_checks(cfg, sec))
+    checks.extend(_key_checks(cfg, sec, db))
     rows = [{"check": n, "status": s, "detail": d} for n, s, d in checks]
     emit(rows, as_json, ["check", "status", "detail"], title="doctor")
     if any(s == "fail" for _, s, _ in checks):

@@ -271,7 +271,7 @@ class Worker:
                     rows = await self._query(
                         Q["claim"], [self.worker_id, want, self.opts.lease_seconds]
                     )
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:  # also e.g. a read-only node after failover
                     event(
                         logging.WARNING,
                         "db_unavailable",
@@ -439,32 +439,45 @@ class Worker:
             del self._completions[:COMPLETE_BATCH]
             if not self._completions:
                 self._completion_ready.clear()
-            if not batch:
+            if batch:
+                await self._write_completions(batch)
+
+    async def _write_completions(
+        self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]]
+    ) -> None:
+        """One statement for the batch; if Postgres refuses it (say a NUL character in one
+        result), each result is written alone so one bad result cannot sink the others."""
+        try:
+            rows = await self._query(
+                Q["complete_many"],
+                [self.worker_id, Jsonb([payload for payload, _ in batch])],
+                deadline=self._save_deadline(),
+            )
+        except psycopg.OperationalError as exc:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except psycopg.Error:
+            if len(batch) > 1:
+                for item in batch:
+                    await self._write_completions([item])
+            elif not batch[0][1].done():
+                batch[0][1].set_result("invalid:result")
+            return
+        out = rows[0]["out"]
+        applied = set(out["applied"])
+        invalid = {item["analysis_id"]: item["field"] for item in out["invalid"]}
+        for payload, future in batch:
+            aid = payload["analysis_id"]
+            if future.done():
                 continue
-            try:
-                rows = await self._query(
-                    Q["complete_many"],
-                    [self.worker_id, Jsonb([payload for payload, _ in batch])],
-                    deadline=self._save_deadline(),
-                )
-            except psycopg.Error as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            out = rows[0]["out"]
-            applied = set(out["applied"])
-            invalid = {item["analysis_id"]: item["field"] for item in out["invalid"]}
-            for payload, future in batch:
-                aid = payload["analysis_id"]
-                if future.done():
-                    continue
-                if aid in applied:
-                    future.set_result("applied")
-                elif aid in invalid:
-                    future.set_result(f"invalid:{invalid[aid]}")
-                else:
-                    future.set_result("lost")
+            if aid in applied:
+                future.set_result("applied")
+            elif aid in invalid:
+                future.set_result(f"invalid:{invalid[aid]}")
+            else:
+                future.set_result("lost")
 
     async def _request(self, aid: str, row: dict[str, Any]) -> AnalysisRequest:
         data = row["input"]
@@ -545,7 +558,7 @@ class Worker:
                         [aid, self.worker_id, self.opts.lease_seconds],
                         deadline=time.monotonic() + self.opts.heartbeat_seconds,
                     )
-                except psycopg.OperationalError as exc:
+                except psycopg.Error as exc:
                     event(
                         logging.WARNING, "heartbeat_failed", analysis_id=aid, error=_first_line(exc)
                     )

@@ -55,7 +55,7 @@ class TokenVerifier:
         if alg in ASYMMETRIC and self.jwks:
             try:
                 return self.jwks.get_signing_key_from_jwt(token).key, alg
-            except jwt.PyJWKClientError as exc:
+            except jwt.PyJWTError as exc:  # unknown kid, unusable JWKS or a malformed token
                 raise _unauthorized("invalid_token", "The token's signing key is unknown.") from exc
         raise _unauthorized("invalid_token", f"Tokens signed with {alg!r} are not accepted.")
 

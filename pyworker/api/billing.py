@@ -251,8 +251,10 @@ async def cancel_subscription(
         raise ApiError(404, "no_subscription", {}, "There is no active subscription to cancel.")
     sub_id = account["subscription_id"]
     if immediately:
+        now_key = _key("cancel_now", user, idempotency_key, sub_id)
         sub = await svc.stripe_call(
-            "subscriptions.cancel", lambda c: c.v1.subscriptions.cancel(sub_id)
+            "subscriptions.cancel",
+            lambda c: c.v1.subscriptions.cancel(sub_id, options={"idempotency_key": now_key}),
         )
     else:
         key = _key("cancel", user, idempotency_key, sub_id)

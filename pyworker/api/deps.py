@@ -33,6 +33,9 @@ BILLING_REQUESTS = Counter(
 )
 
 
+STRIPE_TIMEOUT_SECONDS = 15
+
+
 def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | None:
     """A Stripe client pinned to config's API version (None without STRIPE_SECRET_KEY)."""
     if not secrets.stripe_secret_key:
@@ -45,6 +48,8 @@ def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | N
         stripe_version=cfg.stripe.api_version,
         base_addresses=bases,  # type: ignore[arg-type]
         max_network_retries=2,
+        # bounded: a customer is created while the account row is locked
+        http_client=stripe.new_default_http_client(timeout=STRIPE_TIMEOUT_SECONDS),
     )
 
 

@@ -58,7 +58,8 @@ class EventApplier:
     async def apply(self, body: str) -> dict[str, Any]:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._queue.append((body, future))
-        if len(self._tasks) < self.writers:
+        # a finished writer leaves _tasks one loop step later: count the live ones
+        if sum(not task.done() for task in self._tasks) < self.writers:
             task = asyncio.get_running_loop().create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)

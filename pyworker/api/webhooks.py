@@ -65,7 +65,11 @@ def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> 
     """Raise a 400 ApiError unless `header` signs `payload` within ±tolerance seconds of now."""
     try:
         stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
-        timestamp = int(dict(p.split("=", 1) for p in header.split(",") if "=" in p)["t"])
+        # the SDK verifies against the first t=; a header with several could pair an old
+        # signature with a fresh-looking timestamp, so exactly one is accepted
+        (timestamp,) = [
+            int(v) for k, _, v in (p.partition("=") for p in header.split(",")) if k == "t"
+        ]
     except (stripe.SignatureVerificationError, KeyError, ValueError) as exc:
         raise _reject("invalid_signature", "The Stripe-Signature header does not match.") from exc
     skew = time.time() - timestamp

@@ -320,6 +320,7 @@ def _nothing_recorded(db: TestDatabase) -> bool:
         ("oversize_body", "payload_too_large"),
         ("missing_header", "missing_signature"),
         ("not_an_event", "malformed_payload"),
+        ("replayed_with_fresh_timestamp", "invalid_signature"),
     ],
 )
 def test_rejected_delivery_gets_400_and_applies_nothing(
@@ -345,6 +346,10 @@ def test_rejected_delivery_gets_400_and_applies_nothing(
         headers = {"Content-Type": "application/json"}
     elif case == "not_an_event":
         body, headers = ev.signed(json.dumps({"id": "evt_2", "type": "x"}), WEBHOOK_SECRET)
+    elif case == "replayed_with_fresh_timestamp":
+        # a captured old delivery with a second, current t= appended to its header
+        body, headers = ev.signed(evt, WEBHOOK_SECRET, int(time.time()) - tolerance - 60)
+        headers["Stripe-Signature"] += f",t={int(time.time())}"
     response = client.post(URL, content=body, headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()["error"]["code"] == code
