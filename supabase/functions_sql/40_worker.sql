@@ -239,6 +239,8 @@ begin
     return false;
   end if;
 
+  -- a due daily reset first, so the refunded daily credits are not overwritten by it later
+  perform private.reset_user_if_due(v_an.user_id, now());
   update public.users u
      set daily_credits = u.daily_credits + v_an.daily_cost,
          purchased_credits = u.purchased_credits + v_an.purchased_cost,

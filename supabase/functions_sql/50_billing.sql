@@ -284,6 +284,21 @@ grant execute on function private.apply_payment_intent(jsonb) to service_role;
 -- subscriptions
 -- ---------------------------------------------------------------------------
 
+-- How far a subscription has come: 0 not yet paid, 1 live, 2 ended. Stripe's `created` has
+-- one-second resolution, so events of the same second are ordered by this instead.
+create or replace function private.subscription_stage(status text) returns integer
+language sql
+immutable
+set search_path = ''
+as $$
+  select case
+    when status in ('canceled', 'incomplete_expired') then 2
+    when status = 'incomplete' or status is null then 0
+    else 1
+  end
+$$;
+grant execute on function private.subscription_stage(text) to service_role;
+
 -- A subscription's state (from customer.subscription.* or billing sync) observed at `observed_at`.
 create or replace function private.apply_subscription(
   subscription jsonb, observed_at timestamptz, deleted boolean default false
@@ -310,6 +325,16 @@ begin
   -- Stripe does not guarantee event order: never apply an older state over a newer one.
   if v_user.subscription_event_at > observed_at then
     return private.billing_outcome('ignored', 'older than the subscription state already applied');
+  end if;
+  -- The same subscription never goes back a stage within one second, nor comes back once
+  -- ended (checkout sends created/incomplete, invoice.paid and updated/active together).
+  if v_user.subscription_id = v_sub
+     and (private.subscription_stage(v_user.subscription_status) = 2
+          or (v_user.subscription_event_at = observed_at
+              and private.subscription_stage(v_status)
+                  < private.subscription_stage(v_user.subscription_status))) then
+    return private.billing_outcome('ignored', format(
+      'subscription %s is already %s', v_sub, v_user.subscription_status));
   end if;
   -- The end of a subscription the user has since replaced changes nothing.
   if v_user.subscription_id is distinct from v_sub
@@ -439,6 +464,12 @@ begin
       or p.stripe_charge_id = charge ->> 'id'
    limit 1
    for update;
+  if not found and charge #>> '{metadata,pack_id}' is not null then
+    -- a pack payment whose grant has not been applied yet (its event failed or is in
+    -- flight): fail so that Stripe retries this refund after the grant exists
+    raise exception 'refund of pack payment % arrived before its grant',
+      private.stripe_id(charge -> 'payment_intent');
+  end if;
   if not found then
     return private.billing_outcome('ignored', 'not a credit pack payment');
   end if;

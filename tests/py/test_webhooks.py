@@ -154,6 +154,22 @@ def test_partial_then_full_refund_claws_back_cumulatively(
     assert payment == {"status": "refunded", "credits_clawed_back": 100}
 
 
+def test_refund_arriving_before_the_grant_fails_until_the_grant_exists(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    intent = ev.payment_intent(str(user), "small", 499)
+    refund = ev.event(
+        "charge.refunded", ev.charge(intent["id"], 499, 499, dict(intent["metadata"]))
+    )
+    early = deliver(client, refund)
+    assert early.status_code == 500  # Stripe retries it
+    deliver(client, ev.event("payment_intent.succeeded", intent))
+    retried = deliver(client, refund)
+    assert retried.status_code == 200 and retried.json()["status"] == "processed"
+    assert [r["purchased_delta"] for r in ledger(db, user, "refund_clawback")] == [-100]
+
+
 def test_dispute_claws_back_the_rest_and_restricts_the_account(
     db: TestDatabase, client: TestClient
 ) -> None:
@@ -240,6 +256,28 @@ def test_subscription_state_never_moves_backwards(db: TestDatabase, client: Test
     # the older "active" state arrives late and is ignored
     late = deliver(client, ev.event("customer.subscription.created", sub, t0))
     assert late.status_code == 200 and late.json()["status"] == "ignored"
+    row = db.fetchone("select tier, subscription_status from users where id = %s", [user])
+    assert row == {"tier": "free", "subscription_status": "canceled"}
+
+
+def test_same_second_checkout_events_never_step_back_to_incomplete(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    price = CFG.tiers["premium"].stripe_price_id
+    sub = ev.subscription(str(user), price)
+    t0 = int(time.time()) - 100  # Stripe's `created` has one-second resolution
+    deliver(client, ev.event("customer.subscription.updated", sub, t0))
+    late = deliver(
+        client, ev.event("customer.subscription.created", {**sub, "status": "incomplete"}, t0)
+    )
+    assert late.status_code == 200 and late.json()["status"] == "ignored"
+    row = db.fetchone("select tier, subscription_status from users where id = %s", [user])
+    assert row == {"tier": "premium", "subscription_status": "active"}
+    # an ended subscription does not come back, whatever its timestamp says
+    deliver(client, ev.event("customer.subscription.deleted", sub, t0 + 10))
+    again = deliver(client, ev.event("customer.subscription.updated", sub, t0 + 10))
+    assert again.json()["status"] == "ignored"
     row = db.fetchone("select tier, subscription_status from users where id = %s", [user])
     assert row == {"tier": "free", "subscription_status": "canceled"}
 

@@ -383,3 +383,20 @@ def test_the_pg_cron_reaper_job_fails_and_refunds_a_crashed_last_attempt(
     assert analysis(cron_db, aid)["status"] == "failed"
     assert len(ledger(cron_db, user, "action_refund")) == 1
     assert ledger_mismatches(cron_db) == []
+
+
+def test_refund_after_the_credit_day_changed_applies_the_reset_first(db: TestDatabase) -> None:
+    user = db.create_user()
+    [aid] = enqueue(db, user)
+    allowance = balances(db, user)["daily_credits"] + 5
+    # the credit day turns over while the analysis runs; the user has not been reset yet
+    db.execute("update users set daily_reset_on = daily_reset_on - 1 where id = %s", [user])
+    with worker_conn(db) as w:
+        claim(w, "W")
+        fn(w, "fail_analysis", analysis_id=aid, worker_id="W", error="x", retryable=False)
+    # today's allowance, plus the refunded daily part of yesterday's charge
+    assert balances(db, user)["daily_credits"] == allowance + 5
+    kinds = db.fetchall(
+        "select kind from credits_transactions where user_id = %s order by id", [user]
+    )
+    assert [k["kind"] for k in kinds] == ["signup_bonus", "action", "daily_reset", "action_refund"]

@@ -99,8 +99,11 @@ def payment_intent(
     }
 
 
-def charge(intent_id: str, amount: int, amount_refunded: int) -> dict[str, Any]:
+def charge(
+    intent_id: str, amount: int, amount_refunded: int, metadata: dict[str, str] | None = None
+) -> dict[str, Any]:
     return {
+        "metadata": metadata or {},
         "id": "ch_" + intent_id.removeprefix("pi_"),
         "object": "charge",
         "amount": amount,
