@@ -1,6 +1,71 @@
 -- Ledger invariant: for every user, the ledger sums equal the buckets and the
 -- newest row's balance_after equals credits_remaining.
 
+-- The ledger invariant for the page_size users after after_id (by id), so `reconcile` can
+-- show progress; last_user_id ends the page.
+create or replace function private.ledger_mismatches_page(after_id uuid, page_size integer)
+returns table (
+  user_id uuid,
+  daily_credits integer,
+  ledger_daily bigint,
+  purchased_credits integer,
+  ledger_purchased bigint,
+  credits_remaining integer,
+  last_balance_after integer,
+  mismatch boolean,
+  users_checked integer,
+  last_user_id uuid
+)
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  -- EXECUTE plans with the actual page bounds: a generic plan of the page query (unknown
+  -- limit) scans whole tables
+  return query execute $q$
+    with page as (
+      select u.id, u.daily_credits, u.purchased_credits, u.credits_remaining
+        from public.users u
+       -- a plain range (not `after_id is null or …`) so the primary key index serves it
+       where u.id > coalesce($1, '00000000-0000-0000-0000-000000000000'::uuid)
+       order by u.id
+       limit $2
+    ), ledger as (
+      -- the page is a contiguous id range: one range scan of the (user_id, id) index
+      select t.user_id, sum(t.daily_delta) as daily, sum(t.purchased_delta) as purchased,
+             max(t.id) as last_id
+        from public.credits_transactions t
+       where t.user_id between (select min(p.id::text)::uuid from page p)
+                           and (select max(p.id::text)::uuid from page p)
+       group by t.user_id
+    ), checked as (
+      select p.id, p.daily_credits, coalesce(l.daily, 0) as ledger_daily,
+             p.purchased_credits, coalesce(l.purchased, 0) as ledger_purchased,
+             p.credits_remaining, last.balance_after,
+             (coalesce(l.daily, 0) <> p.daily_credits
+               or coalesce(l.purchased, 0) <> p.purchased_credits
+               or last.balance_after is distinct from p.credits_remaining) as mismatch
+        from page p
+        left join ledger l on l.user_id = p.id
+        left join public.credits_transactions last on last.id = l.last_id
+    ), summary as (
+      select count(*)::integer as n, max(c.id::text)::uuid as last_id from checked c
+    )
+    -- every mismatching user, plus one summary row (user_id null) carrying the page's extent
+    select c.id, c.daily_credits, c.ledger_daily, c.purchased_credits, c.ledger_purchased,
+           c.credits_remaining, c.balance_after, true, s.n, s.last_id
+      from checked c, summary s
+     where c.mismatch
+    union all
+    select null, null, null, null, null, null, null, false, s.n, s.last_id
+      from summary s
+  $q$ using after_id, page_size;
+end
+$$;
+grant execute on function private.ledger_mismatches_page(uuid, integer) to service_role;
+
 -- Every user whose balances disagree with their ledger (empty when all is well).
 create or replace function private.ledger_mismatches()
 returns table (
@@ -17,19 +82,9 @@ stable
 security definer
 set search_path = ''
 as $$
-  select u.id, u.daily_credits, coalesce(l.daily, 0), u.purchased_credits, coalesce(l.purchased, 0),
-         u.credits_remaining, last.balance_after
-    from public.users u
-    left join lateral (
-      select sum(t.daily_delta) as daily, sum(t.purchased_delta) as purchased
-        from public.credits_transactions t where t.user_id = u.id
-    ) l on true
-    left join lateral (
-      select t.balance_after from public.credits_transactions t
-       where t.user_id = u.id order by t.id desc limit 1
-    ) last on true
-   where coalesce(l.daily, 0) <> u.daily_credits
-      or coalesce(l.purchased, 0) <> u.purchased_credits
-      or last.balance_after is distinct from u.credits_remaining
+  select p.user_id, p.daily_credits, p.ledger_daily, p.purchased_credits, p.ledger_purchased,
+         p.credits_remaining, p.last_balance_after
+    from private.ledger_mismatches_page(null, 2147483647) p
+   where p.mismatch
 $$;
 grant execute on function private.ledger_mismatches() to service_role;
