@@ -45,7 +45,11 @@ def _judge(job: dict[str, Any]) -> tuple[str, str]:
     if not job["active"]:
         return "fail", "inactive: run `flirt-admin config sync`"
     status = job["status"]
+    every = schedule_interval(job["schedule"])
     if status is None:
+        # pg_cron has not had the chance yet (database just started): not a problem
+        if job["now"] - job["started"] <= 2 * every + dt.timedelta(minutes=5):
+            return "ok", f"scheduled ({job['schedule']}), first run due within {_age(every)}"
         return "warn", f"scheduled ({job['schedule']}), no run yet"
     if status == "failed":
         message = (job["return_message"] or "").strip().splitlines()
@@ -54,7 +58,6 @@ def _judge(job: dict[str, Any]) -> tuple[str, str]:
         )
     if status in _IN_FLIGHT:
         return "ok", f"running since {_age(job['now'] - job['start_time'])} ago"
-    every = schedule_interval(job["schedule"])
     age = job["now"] - (job["end_time"] or job["start_time"])
     # two missed runs (plus slack for a busy launcher) mean cron is not running it
     if age > 2 * every + dt.timedelta(minutes=5):
@@ -69,7 +72,7 @@ def cron_job_checks(conn: psycopg.Connection[Any], jobs: Sequence[str]) -> list[
             row["jobname"]: row
             for row in cur.execute(
                 "select j.jobname, j.schedule, j.active, d.status, d.start_time, d.end_time,"
-                " d.return_message, now() as now"
+                " d.return_message, now() as now, pg_postmaster_start_time() as started"
                 " from cron.job j"
                 " left join lateral (select r.status, r.start_time, r.end_time, r.return_message"
                 "   from cron.job_run_details r where r.jobid = j.jobid"

@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from cli import common
-from cli.cron_checks import cron_job_checks, schedule_interval
+from cli.cron_checks import _judge, cron_job_checks, schedule_interval
 from cli.main import app
 from tests.py.dbtools import TestDatabase, balances, rpc
 
@@ -251,7 +251,8 @@ def cron_runs(cron_db: TestDatabase) -> Any:
 def test_doctor_judges_each_cron_job_by_its_last_run(cron_db: TestDatabase, cron_runs: Any) -> None:
     with cron_db.connect() as conn:
         never = {name: status for name, status, _ in cron_job_checks(conn, JOBS)}
-    assert set(never.values()) == {"warn"}  # scheduled, first run still to come
+    # the cluster has just started: every first run is still to come
+    assert set(never.values()) == {"ok"}
 
     cron_runs("flirt_daily_reset", "succeeded", dt.timedelta(minutes=3))
     cron_runs("flirt_reap_expired_leases", "failed", dt.timedelta(seconds=20), "boom\ntrace")
@@ -266,6 +267,18 @@ def test_doctor_judges_each_cron_job_by_its_last_run(cron_db: TestDatabase, cron
     )
     assert checks["cron job flirt_refresh_metrics"][0] == "fail"  # every 10 min, 2 h ago
     assert checks["cron job flirt_retention"][0] == "ok"
+
+
+def test_doctor_warns_about_a_job_that_never_ran_on_a_long_running_database() -> None:
+    now = dt.datetime.now(dt.UTC)
+    job = {"jobname": "flirt_daily_reset", "schedule": "*/15 * * * *", "active": True,
+           "status": None, "start_time": None, "end_time": None, "return_message": None,
+           "now": now}  # fmt: skip
+    assert _judge({**job, "started": now - dt.timedelta(minutes=10)})[0] == "ok"
+    assert _judge({**job, "started": now - dt.timedelta(hours=3)}) == (
+        "warn",
+        "scheduled (*/15 * * * *), no run yet",
+    )
 
 
 def test_doctor_command_reports_cron_failures_with_exit_1(
