@@ -73,6 +73,13 @@ begin
   on conflict (key) do update set value = excluded.value
   where public.app_settings.value is distinct from excluded.value;
 
+  -- The private bucket screenshots are uploaded to (Supabase Storage, where present).
+  if pg_catalog.to_regclass('storage.buckets') is not null then
+    execute 'insert into storage.buckets (id, name, public) values ($1, $1, false)'
+            ' on conflict (id) do nothing'
+      using cfg #>> '{storage,screenshot_bucket}';
+  end if;
+
   select jsonb_build_object(
     'tiers', (select count(*) from public.tiers),
     'actions', (select count(*) from public.action_costs where enabled),

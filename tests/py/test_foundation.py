@@ -53,6 +53,12 @@ def test_second_migrate_changes_nothing(db: TestDatabase) -> None:
         assert all(applied for _, applied in status(conn))
 
 
+def test_config_sync_creates_the_private_screenshot_bucket(db: TestDatabase) -> None:
+    bucket = load_config().storage.screenshot_bucket
+    row = db.fetchone("select public from storage.buckets where id = %s", [bucket])
+    assert row == {"public": False}
+
+
 def test_migrations_run_as_non_superuser_owner(db: TestDatabase) -> None:
     row = db.fetchone("select rolsuper from pg_roles where rolname = current_user")
     assert row == {"rolsuper": False}
