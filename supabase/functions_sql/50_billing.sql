@@ -344,6 +344,13 @@ begin
       'subscription %s is not the current one (%s)', v_sub, v_user.subscription_id));
   end if;
 
+  -- A newer invoice event knows the newer payment state of a live subscription.
+  if v_user.subscription_id = v_sub and v_user.invoice_event_at > observed_at
+     and v_status in ('active', 'past_due', 'unpaid')
+     and v_user.subscription_status in ('active', 'past_due', 'unpaid') then
+    v_status := v_user.subscription_status;
+  end if;
+
   v_tier := case
     when v_status in ('active', 'trialing', 'past_due') then
       (select t.id from public.tiers t where t.stripe_price_id = v_price)
@@ -407,7 +414,7 @@ begin
     return private.billing_outcome('ignored',
       'subscription ' || v_sub || ' not known yet: its customer.subscription event sets the state');
   end if;
-  if v_user.subscription_event_at > observed_at then
+  if greatest(v_user.subscription_event_at, v_user.invoice_event_at) > observed_at then
     return private.billing_outcome('ignored', 'older than the subscription state already applied');
   end if;
   if v_user.subscription_status in ('canceled', 'incomplete_expired') then
@@ -429,7 +436,7 @@ begin
   end if;
 
   update public.users u
-     set subscription_status = v_status, subscription_event_at = observed_at, updated_at = now()
+     set subscription_status = v_status, invoice_event_at = observed_at, updated_at = now()
    where u.id = v_user.id;
   if v_tier is not null then
     v_change := private.change_tier(v_user.id, v_tier, v_sub,

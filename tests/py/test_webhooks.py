@@ -282,6 +282,34 @@ def test_same_second_checkout_events_never_step_back_to_incomplete(
     assert row == {"tier": "free", "subscription_status": "canceled"}
 
 
+def test_renewal_update_delivered_after_the_invoice_still_sets_period_and_cancel_flag(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    price = CFG.tiers["premium"].stripe_price_id
+    sub = ev.subscription(str(user), price)
+    t0 = int(time.time()) - 100
+    deliver(client, ev.event("customer.subscription.created", sub, t0))
+    deliver(
+        client, ev.event("invoice.payment_failed", ev.invoice(sub["id"], price, str(user)), t0 + 5)
+    )
+    deliver(client, ev.event("invoice.paid", ev.invoice(sub["id"], price, str(user)), t0 + 20))
+    # the period rolled over (created t0+10) but Stripe delivers it after the invoice
+    renewed = ev.subscription(
+        str(user), price, status="past_due", sub_id=sub["id"], cancel_at_period_end=True,
+        period_end=t0 + 60 * 86400,
+    )  # fmt: skip
+    late = deliver(client, ev.event("customer.subscription.updated", renewed, t0 + 10))
+    assert late.json()["status"] == "processed"
+    row = db.fetchone(
+        "select subscription_status as s, tier, cancel_at_period_end as c,"
+        " extract(epoch from current_period_end)::bigint as end from users where id = %s",
+        [user],
+    )
+    # the newer invoice's payment state stands; the subscription's own fields are applied
+    assert row == {"s": "active", "tier": "premium", "c": True, "end": t0 + 60 * 86400}
+
+
 def test_invoice_events_update_status_in_order(db: TestDatabase, client: TestClient) -> None:
     user = db.create_user()
     price = CFG.tiers["premium"].stripe_price_id
