@@ -594,7 +594,12 @@ begin
      and (e.payload #>> '{data,object,metadata,user_id}' = old.id::text
           or e.payload #>> '{data,object,client_reference_id}' = old.id::text
           or e.payload #>> '{data,object,customer}' = old.stripe_customer_id
-          or e.payload #>> '{data,object,customer,id}' = old.stripe_customer_id);
+          or e.payload #>> '{data,object,customer,id}' = old.stripe_customer_id
+          -- refunds and disputes name only the payment (and carry billing details)
+          or e.payload #>> '{data,object,payment_intent}' in (
+               select p.stripe_payment_intent_id from public.payments p where p.user_id = old.id)
+          or e.payload #>> '{data,object,charge}' in (
+               select p.stripe_charge_id from public.payments p where p.user_id = old.id));
   return old;
 end
 $$;

@@ -84,6 +84,12 @@ def full_account(db: TestDatabase, email: str) -> uuid.UUID:
                     "customer": f"cus_{user.hex}",
                     "customer_email": email,
                 },
+                {  # names neither the user nor the customer, only the payment
+                    "object": "dispute",
+                    "id": f"dp_{user.hex}",
+                    "payment_intent": f"pi_{user.hex}",
+                    "evidence": {"customer_email_address": email},
+                },
             ]
         ):
             conn.execute(
@@ -189,6 +195,6 @@ def test_deleting_the_auth_user_leaves_only_anonymised_ledger_and_payments(
     events = db.fetchall(
         "select payload from stripe_webhook_events where id like %s", [f"%{user.hex}"]
     )
-    assert len(events) == 3 and all(e["payload"]["redacted"] for e in events)
+    assert len(events) == 4 and all(e["payload"]["redacted"] for e in events)
     # the other account is untouched
     assert traces(db, keeper, "staying@example.test") == keeper_before
