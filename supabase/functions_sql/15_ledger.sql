@@ -88,3 +88,45 @@ as $$
    where p.mismatch
 $$;
 grant execute on function private.ledger_mismatches() to service_role;
+
+-- Change a user's buckets by the given deltas with its one ledger row; returns that row
+-- (all fields null when the account no longer exists). Callers lock and check first; the
+-- hot, set-based paths (perform_action, the daily reset batches) write their rows inline.
+create or replace function private.move_credits(
+  target_user uuid,
+  daily_delta integer,
+  purchased_delta integer,
+  kind text,
+  reference text,
+  ledger_key text default null,
+  metadata jsonb default '{}'::jsonb
+) returns public.credits_transactions
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_balance integer;
+  v_row public.credits_transactions;
+begin
+  update public.users u
+     set daily_credits = u.daily_credits + move_credits.daily_delta,
+         purchased_credits = u.purchased_credits + move_credits.purchased_delta,
+         updated_at = now()
+   where u.id = target_user
+  returning u.credits_remaining into v_balance;
+  if not found then
+    return v_row;
+  end if;
+  insert into public.credits_transactions as t
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, idempotency_key,
+     metadata)
+  values (target_user, move_credits.daily_delta, move_credits.purchased_delta, move_credits.kind,
+          v_balance, move_credits.reference, ledger_key,
+          coalesce(move_credits.metadata, '{}'::jsonb))
+  returning t.* into v_row;
+  return v_row;
+end
+$$;
+grant execute on function private.move_credits(uuid, integer, integer, text, text, text, jsonb)
+  to service_role;

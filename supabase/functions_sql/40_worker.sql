@@ -228,7 +228,6 @@ set search_path = ''
 as $$
 declare
   v_an record;
-  v_balance integer;
 begin
   update public.analyses a
      set refunded_at = now()
@@ -241,22 +240,12 @@ begin
 
   -- a due daily reset first, so the refunded daily credits are not overwritten by it later
   perform private.reset_user_if_due(v_an.user_id, now());
-  update public.users u
-     set daily_credits = u.daily_credits + v_an.daily_cost,
-         purchased_credits = u.purchased_credits + v_an.purchased_cost,
-         updated_at = now()
-   where u.id = v_an.user_id
-  returning u.credits_remaining into v_balance;
-
   -- the unique idempotency key is the second guard against a double refund; an analysis
   -- retried by an admin was charged again, and that charge has its own key
-  insert into public.credits_transactions
-    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
-  values
-    (v_an.user_id, v_an.daily_cost, v_an.purchased_cost, 'action_refund', v_balance,
-     v_an.id::text,
-     'refund:' || v_an.id::text || case when v_an.charges > 1 then ':' || v_an.charges else '' end,
-     jsonb_build_object('action_type', v_an.action_type));
+  perform private.move_credits(v_an.user_id, v_an.daily_cost, v_an.purchased_cost,
+    'action_refund', v_an.id::text,
+    'refund:' || v_an.id::text || case when v_an.charges > 1 then ':' || v_an.charges else '' end,
+    jsonb_build_object('action_type', v_an.action_type));
   return true;
 end
 $$;

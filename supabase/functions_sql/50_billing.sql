@@ -73,20 +73,10 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_balance integer;
 begin
-  update public.users u
-     set purchased_credits = u.purchased_credits - amount, updated_at = now()
-   where u.id = target_user
-  returning u.credits_remaining into v_balance;
-  if not found then
-    return null;  -- account deleted: the payment row keeps the figures
-  end if;
-  insert into public.credits_transactions
-    (user_id, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
-  values (target_user, -amount, kind, v_balance, reference, ledger_key, metadata);
-  return v_balance;
+  -- null when the account was deleted: the payment row keeps the figures
+  return (private.move_credits(target_user, 0, -amount, kind, reference, ledger_key,
+                               metadata)).balance_after;
 end
 $$;
 grant execute on function private.clawback_purchased(uuid, integer, text, text, text, jsonb) to service_role;
@@ -106,7 +96,6 @@ declare
   v_old_allowance integer;
   v_allowance integer;
   v_new_daily integer;
-  v_balance integer;
 begin
   select u.tier, u.daily_credits into v_old_tier, v_daily
     from public.users u where u.id = target_user for update;
@@ -122,16 +111,12 @@ begin
                       then greatest(v_daily, v_allowance)
                       else least(v_daily, v_allowance) end;
 
-  update public.users u
-     set tier = new_tier, daily_credits = v_new_daily, updated_at = now()
-   where u.id = target_user
-  returning u.credits_remaining into v_balance;
+  update public.users u set tier = new_tier, updated_at = now() where u.id = target_user;
   if v_new_daily <> v_daily then
-    insert into public.credits_transactions
-      (user_id, daily_delta, kind, balance_after, reference, metadata)
-    values (target_user, v_new_daily - v_daily, 'subscription_grant', v_balance, reference,
-            coalesce(metadata, '{}'::jsonb)
-              || jsonb_build_object('from_tier', v_old_tier, 'to_tier', new_tier));
+    perform private.move_credits(target_user, v_new_daily - v_daily, 0, 'subscription_grant',
+      reference, null,
+      coalesce(metadata, '{}'::jsonb)
+        || jsonb_build_object('from_tier', v_old_tier, 'to_tier', new_tier));
   end if;
   return jsonb_build_object('tier_changed', true, 'from_tier', v_old_tier, 'to_tier', new_tier,
                             'daily_delta', v_new_daily - v_daily);
@@ -195,21 +180,15 @@ begin
       jsonb_build_object('granted', false));
   end if;
 
-  update public.users u
-     set purchased_credits = u.purchased_credits + v_credits, updated_at = now()
-   where u.id = target_user
-  returning u.credits_remaining into v_balance;
-  if not found then
+  v_balance := (private.move_credits(target_user, 0, v_credits, 'purchase', payment_intent,
+    'purchase:' || payment_intent,
+    jsonb_build_object('pack_id', pack, 'credits', v_pack.credits,
+                       'bonus_credits', v_pack.bonus_credits, 'source', source,
+                       'checkout_session_id', checkout_session))).balance_after;
+  if v_balance is null then
     perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
       'The payment belongs to no existing account.');
   end if;
-  insert into public.credits_transactions
-    (user_id, purchased_delta, kind, balance_after, reference, idempotency_key, metadata)
-  values
-    (target_user, v_credits, 'purchase', v_balance, payment_intent, 'purchase:' || payment_intent,
-     jsonb_build_object('pack_id', pack, 'credits', v_pack.credits,
-                        'bonus_credits', v_pack.bonus_credits, 'source', source,
-                        'checkout_session_id', checkout_session));
   return private.billing_outcome('processed',
     format('granted %s credits (pack %s) for %s', v_credits, pack, payment_intent),
     jsonb_build_object('granted', true, 'credits', v_credits, 'credits_remaining', v_balance));

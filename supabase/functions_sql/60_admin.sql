@@ -356,7 +356,7 @@ set search_path = ''
 as $$
 declare
   v_user public.users;
-  v_tx bigint;
+  v_tx public.credits_transactions;
 begin
   perform private.require_admin();
   if nullif(btrim(reason), '') is null or char_length(reason) > 500 then
@@ -382,22 +382,13 @@ begin
       'The purchased bucket cannot go below zero.');
   end if;
 
-  update public.users u
-     set purchased_credits = u.purchased_credits + delta, updated_at = pg_catalog.now()
-   where u.id = v_user.id
-  returning u.* into v_user;
-
-  insert into public.credits_transactions
-    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
-  values
-    (v_user.id, 0, delta, 'admin_adjust', v_user.credits_remaining, 'admin',
-     jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()))
-  returning id into v_tx;
+  v_tx := private.move_credits(v_user.id, 0, delta, 'admin_adjust', 'admin', null,
+    jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()));
 
   return jsonb_build_object(
-    'user_id', v_user.id, 'delta', delta, 'transaction_id', v_tx,
-    'daily_credits', v_user.daily_credits, 'purchased_credits', v_user.purchased_credits,
-    'credits_remaining', v_user.credits_remaining);
+    'user_id', v_user.id, 'delta', delta, 'transaction_id', v_tx.id,
+    'daily_credits', v_user.daily_credits, 'purchased_credits', v_user.purchased_credits + delta,
+    'credits_remaining', v_tx.balance_after);
 end
 $$;
 grant execute on function private.admin_adjust_credits(uuid, integer, text)
@@ -624,6 +615,7 @@ declare
   v_user public.users;
   v_daily integer;
   v_purchased integer;
+  v_balance integer;
 begin
   select a.* into v_old from public.analyses a where a.id = retry_analysis.analysis_id for update;
   if not found then
@@ -654,12 +646,6 @@ begin
 
   v_daily := least(greatest(v_user.daily_credits, 0), v_old.cost);
   v_purchased := v_old.cost - v_daily;
-  update public.users u
-     set daily_credits = u.daily_credits - v_daily,
-         purchased_credits = u.purchased_credits - v_purchased,
-         updated_at = pg_catalog.now()
-   where u.id = v_user.id
-  returning u.* into v_user;
 
   -- the same row goes back to the queue: the user's history shows it finish
   update public.analyses a
@@ -672,18 +658,15 @@ begin
    where a.id = v_old.id
   returning a.* into v_old;
 
-  insert into public.credits_transactions
-    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
-  values
-    (v_user.id, -v_daily, -v_purchased, 'action', v_user.credits_remaining, v_old.id::text,
-     jsonb_build_object('action_type', v_old.action_type, 'retry', v_old.charges,
-                        'by', private.admin_actor()));
+  v_balance := (private.move_credits(v_user.id, -v_daily, -v_purchased, 'action',
+    v_old.id::text, null,
+    jsonb_build_object('action_type', v_old.action_type, 'retry', v_old.charges,
+                       'by', private.admin_actor()))).balance_after;
 
   perform pg_notify('analysis_queued', v_old.id::text);
   return jsonb_build_object(
     'analysis_id', v_old.id, 'status', 'queued', 'cost', v_old.cost, 'charges', v_old.charges,
-    'daily_cost', v_daily, 'purchased_cost', v_purchased,
-    'credits_remaining', v_user.credits_remaining);
+    'daily_cost', v_daily, 'purchased_cost', v_purchased, 'credits_remaining', v_balance);
 end
 $$;
 grant execute on function private.retry_analysis(uuid) to service_role;

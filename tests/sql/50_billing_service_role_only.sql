@@ -8,6 +8,7 @@ create temp table billing_functions (f regprocedure) on commit drop;
 insert into billing_functions values
   ('private.stripe_time(jsonb)'), ('private.stripe_id(jsonb)'),
   ('private.stripe_object_user(jsonb)'), ('private.billing_outcome(text, text, jsonb)'),
+  ('private.move_credits(uuid, integer, integer, text, text, text, jsonb)'),
   ('private.clawback_purchased(uuid, integer, text, text, text, jsonb)'),
   ('private.change_tier(uuid, text, text, jsonb)'),
   ('private.grant_purchase(uuid, text, text, integer, text, text, text, text)'),
