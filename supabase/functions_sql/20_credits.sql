@@ -394,7 +394,20 @@ begin
      v_daily + r.purchased_credits - r.cost, v_id::text,
      jsonb_build_object('action_type', perform_action.action_type));
 
-  perform pg_notify('analysis_queued', v_id::text);
+  -- Wake the workers, unless one is bound to claim this row anyway. An older queued
+  -- row that no claim holds means the queue is not drained, and a worker only goes
+  -- to sleep after a claim that took the gate lock exclusively (private.claim_analyses),
+  -- that is, after this transaction committed. NOTIFY holds a cluster-wide lock until
+  -- the commit is flushed, so skipping it under a backlog lets commits flush together.
+  perform pg_advisory_xact_lock_shared(7346150001);
+  perform from public.analyses a
+   where a.status = 'queued' and a.attempts = 0 and a.run_after <= now() and a.id <> v_id
+   order by a.run_after desc
+   limit 1
+     for no key update skip locked;
+  if not found then
+    perform pg_notify('analysis_queued', v_id::text);
+  end if;
 
   return jsonb_build_object(
     'analysis_id', v_id, 'status', 'queued', 'cost', r.cost,

@@ -82,6 +82,9 @@ security definer
 set search_path = ''
 as $$
 #variable_conflict use_column
+declare
+  v_want integer := max_count;
+  v_got integer;
 begin
   if coalesce(btrim(claim_analyses.worker_id), '') = '' or max_count < 1 or lease_seconds < 1 then
     perform private.raise_api_error(400, 'invalid_input',
@@ -89,37 +92,56 @@ begin
       'worker_id must be set; max_count and lease_seconds must be positive.');
   end if;
 
-  -- One statement: `picked` reads `expired` only when fewer than max_count
-  -- queued rows are due (a crashed worker's analyses come back once its lease is
-  -- over; the reaper fails those that already used their last attempt).
-  return query
-  with due as (
-    select a.id from public.analyses a
-     where a.status = 'queued' and a.run_after <= now()
-     order by a.run_after
-     limit max_count
-       for update skip locked
-  ), expired as (
-    select a.id from public.analyses a
-     where a.status = 'processing' and a.locked_until < now() and a.attempts < a.max_attempts
-     order by a.locked_until
-     limit max_count
-       for update skip locked
-  ), picked as (
-    select d.id from due d
-    union all
-    select e.id from expired e
-    limit max_count
-  )
-  update public.analyses a
-     set status = 'processing',
-         locked_by = claim_analyses.worker_id,
-         locked_until = now() + make_interval(secs => lease_seconds),
-         attempts = a.attempts + 1,
-         started_at = coalesce(a.started_at, now())
-    from picked p
-   where a.id = p.id
-  returning a.id, a.user_id, a.action_type, a.input, a.attempts, a.max_attempts, a.locked_until;
+  -- A second pass runs when the first one leaves room. perform_action skips its NOTIFY
+  -- while an older queued row is waiting (queue not drained), holding the gate lock
+  -- shared until it commits; taking the gate exclusively here waits for those
+  -- transactions, so a worker that comes back with a partial batch (and then sleeps
+  -- until a NOTIFY) has seen every row queued without one.
+  for pass in 1..2 loop
+    -- One statement: `picked` reads `expired` only when fewer than v_want queued
+    -- rows are due (a crashed worker's analyses come back once its lease is over;
+    -- the reaper fails those that already used their last attempt).
+    return query
+    with due as (
+      select a.id from public.analyses a
+       where a.status = 'queued' and a.run_after <= now()
+       order by a.run_after
+       limit v_want
+         for update skip locked
+    ), expired as (
+      select a.id from public.analyses a
+       where a.status = 'processing' and a.locked_until < now() and a.attempts < a.max_attempts
+       order by a.locked_until
+       limit v_want
+         for update skip locked
+    ), picked as (
+      select d.id from due d
+      union all
+      select e.id from expired e
+      limit v_want
+    )
+    update public.analyses a
+       set status = 'processing',
+           locked_by = claim_analyses.worker_id,
+           locked_until = now() + make_interval(secs => lease_seconds),
+           attempts = a.attempts + 1,
+           started_at = coalesce(a.started_at, now())
+      from picked p
+     where a.id = p.id
+    returning a.id, a.user_id, a.action_type, a.input, a.attempts, a.max_attempts, a.locked_until;
+    get diagnostics v_got = row_count;
+    v_want := v_want - v_got;
+    exit when v_want = 0 or pass = 2;
+    -- Bounded: a perform_action left inside a long transaction must not stall the
+    -- worker (or, queued behind this request, every other perform_action). Without
+    -- the gate this batch stands, and the worker's fallback poll covers the rest.
+    perform set_config('lock_timeout', '500ms', true);
+    begin
+      perform pg_advisory_xact_lock(7346150001);
+    exception when lock_not_available then
+      exit;
+    end;
+  end loop;
 end
 $$;
 grant execute on function private.claim_analyses(text, integer, integer) to service_role, flirt_worker;

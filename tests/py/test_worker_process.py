@@ -11,6 +11,7 @@ import socket
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -323,3 +324,24 @@ def test_the_worker_runs_exactly_its_configured_number_of_calls_at_once(
     assert span is not None
     # 8 calls of 0.7 s, 3 at a time: three rounds, not one (unbounded) nor eight (serial)
     assert peak >= 3 and 3 * 0.7 <= float(span["s"]) < 5 * 0.7
+
+
+def test_bursts_of_analyses_from_many_users_all_finish_without_waiting_for_the_poll(
+    db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    # NOTIFY is skipped while the queue has a backlog; a missed wake-up would leave an
+    # analysis waiting for the 60 s poll
+    cfg = config(tmp_path, worker={"poll_seconds": 60, "concurrency": 4}, mock={"latency_ms": 30})
+    db.execute("update app_settings set value = '20' where key = 'max_pending_analyses'")
+    workers.append(start_worker(db.owner_dsn, cfg, tmp_path / "w.log"))
+    users = [db.create_user() for _ in range(8)]
+    ids: list[str] = []
+    for burst in range(10):
+        with ThreadPoolExecutor(len(users)) as pool:
+            ids += pool.map(perform, [db] * len(users), users)
+        time.sleep(0.2 * (burst % 2))  # some bursts land on a busy worker, some on an idle one
+    wait_until(
+        lambda: all(status_of(db, aid) == "done" for aid in ids),
+        15,
+        "some analyses were left waiting for the poll",
+    )

@@ -7,6 +7,7 @@ the worker side is called as the worker's own role, `flirt_worker`.
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -16,7 +17,7 @@ from psycopg.types.json import Jsonb
 from pyworker.db import ApiError, call_json
 from pyworker.providers.base import AnalysisRequest
 from pyworker.providers.mock import mock_result
-from tests.py.dbtools import TestDatabase, balances, ledger_mismatches, rpc
+from tests.py.dbtools import TestDatabase, as_user, balances, ledger_mismatches, rpc
 
 RESULT = mock_result(AnalysisRequest("x", "short_chat", {"chat": "hi"})).model_dump()
 
@@ -400,3 +401,64 @@ def test_refund_after_the_credit_day_changed_applies_the_reset_first(db: TestDat
         "select kind from credits_transactions where user_id = %s order by id", [user]
     )
     assert [k["kind"] for k in kinds] == ["signup_bonus", "action", "daily_reset", "action_refund"]
+
+
+def notes(listener: psycopg.Connection[Any], wait: float = 0.5) -> list[str]:
+    return [n.payload for n in listener.notifies(timeout=wait)]
+
+
+def test_a_new_analysis_wakes_the_workers_when_the_queue_was_drained(db: TestDatabase) -> None:
+    user = db.create_user()
+    with db.connect(autocommit=True) as listener, worker_conn(db) as w:
+        listener.execute("listen analysis_queued")
+        first = enqueue(db, user)
+        assert notes(listener) == first
+        # an older analysis is still waiting: a worker is bound to come for the queue
+        second = enqueue(db, user)
+        assert notes(listener) == []
+        assert {str(r["analysis_id"]) for r in claim(w, "W")} == {*first, *second}
+        third = enqueue(db, user)
+        assert notes(listener) == third
+
+
+def test_a_claim_that_drains_the_queue_waits_for_an_analysis_queued_without_notify(
+    db: TestDatabase,
+) -> None:
+    user = db.create_user()
+    (older,) = enqueue(db, user)
+    with (
+        db.connect(autocommit=True) as listener,
+        db.api_connect() as api,
+        worker_conn(db) as w,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        listener.execute("listen analysis_queued")
+        with as_user(api, user):
+            # perform_action saw `older` waiting and skipped its NOTIFY; not committed yet
+            newer = call_json(
+                api, "public.perform_action", action_type="short_chat", input={"chat": "hey"}
+            )["analysis_id"]
+            draining = pool.submit(claim, w, "W")
+            with pytest.raises(TimeoutError):
+                draining.result(timeout=0.3)  # holds on until that transaction ends
+        claimed = {str(r["analysis_id"]) for r in draining.result(timeout=10)}
+        assert notes(listener) == []
+    # the worker's claim came back with both: it may sleep without missing `newer`
+    assert claimed == {older, newer}
+
+
+def test_a_claim_gives_up_waiting_for_a_transaction_left_open(db: TestDatabase) -> None:
+    user = db.create_user()
+    (older,) = enqueue(db, user)
+    with db.api_connect() as api, worker_conn(db) as w:
+        with as_user(api, user):
+            newer = call_json(
+                api, "public.perform_action", action_type="short_chat", input={"chat": "hey"}
+            )["analysis_id"]
+            # the open transaction holds `older` (it was its reason to skip NOTIFY), but
+            # not the worker: the claim comes back instead of waiting for it to end
+            assert claim(w, "W") == []
+            # nor anyone else's perform_action, queued behind the worker's claim
+            other = enqueue(db, db.create_user())
+            assert {str(r["analysis_id"]) for r in claim(w, "W")} == set(other)
+        assert {str(r["analysis_id"]) for r in claim(w, "W")} == {older, newer}
