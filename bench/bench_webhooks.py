@@ -213,7 +213,7 @@ def main() -> None:
         procs.append(serve(["bench.bare_app:app"], env, bare_port, log))
 
         # enough unique events for the fastest plausible rate; signed up front
-        per_run = int(args.seconds * 4000)
+        per_run = int(args.seconds * 8000)
         rounds: list[dict[str, Any]] = []
         for r in range(args.rounds):
             for name, port in (("anchor", bare_port), ("api", api_port)):

@@ -128,8 +128,8 @@ def create_app(
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)
+    app.include_router(webhooks.router)  # first: Stripe's deliveries are the busiest route
     app.include_router(billing.router)
-    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
