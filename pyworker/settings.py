@@ -91,6 +91,7 @@ class Worker(_Section):
     max_attempts: int = Field(gt=0)
     retry_base_seconds: float = Field(gt=0, default=2.0)
     shutdown_grace_seconds: float = Field(ge=0)
+    screenshot_cleanup_seconds: float = Field(gt=0, default=60.0)
 
     @model_validator(mode="after")
     def _heartbeat_inside_lease(self) -> Worker:

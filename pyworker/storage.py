@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import mimetypes
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,56 @@ class ScreenshotStore:
             ) from exc
         except Exception as exc:  # network errors of the storage client
             raise ProviderError("storage_error", type(exc).__name__, retryable=True) from exc
+
+    async def delete(self, path: str) -> int:
+        """Delete one screenshot, or a whole folder when `path` ends with '/'; how many
+        files went. Deleting what is already gone is not an error."""
+        parts = path.rstrip("/").split("/")
+        if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
+            raise ValueError(f"not a screenshot path: {path!r}")
+        if self._client is not None:
+            return await asyncio.to_thread(self._delete_remote, path)
+        return await asyncio.to_thread(self._delete_local, path)
+
+    def _delete_local(self, path: str) -> int:
+        target = (self.local_dir / self.bucket / path).resolve()
+        if not target.is_relative_to(self.local_dir / self.bucket):
+            raise ValueError(f"not a screenshot path: {path!r}")
+        if path.endswith("/"):
+            if not target.is_dir():
+                return 0
+            count = sum(1 for f in target.rglob("*") if f.is_file())
+            shutil.rmtree(target)
+            return count
+        if target.is_file():
+            target.unlink()
+            return 1
+        return 0
+
+    def _delete_remote(self, path: str) -> int:
+        bucket = self._client.storage.from_(self.bucket)
+        if not path.endswith("/"):
+            return len(bucket.remove([path]))
+        count = 0
+        folders = [path.rstrip("/")]
+        seen = set(folders)
+        while folders:  # Storage lists one level at a time; sub-folders have no id
+            folder = folders.pop()
+            for _ in range(1000):  # removing shrinks the listing: page from the start again
+                items = bucket.list(folder, {"limit": LIST_PAGE, "offset": 0})
+                files = [f"{folder}/{i['name']}" for i in items if i.get("id")]
+                for sub in (f"{folder}/{i['name']}" for i in items if not i.get("id")):
+                    if sub not in seen:
+                        seen.add(sub)
+                        folders.append(sub)
+                if files:
+                    count += len(bucket.remove(files))
+                if len(items) < LIST_PAGE or not files:
+                    break
+        return count
+
+
+LIST_PAGE = 1000
 
 
 def local_path(cfg: Config, path: str) -> Path:

@@ -53,6 +53,7 @@ APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
 CHANNEL = "analysis_queued"
 COMPLETE_BATCH = 100  # results written per statement at most
 COMPLETE_WRITERS = 2  # batched result writes in flight at once
+CLEANUP_BATCH = 20  # screenshot deletions claimed at once
 log = logging.getLogger("pyworker.worker")
 
 # -- queries (named, procrastinate-style) -------------------------------------
@@ -63,6 +64,8 @@ Q: dict[str, LiteralString] = {
     "fail": "select private.fail_analysis(%s, %s, %s, %s, %s) as status",
     "release": "select private.release_analysis(%s, %s) as ok",
     "stats": "select private.analysis_queue_stats() as stats",
+    "claim_deletions": "select * from private.claim_screenshot_deletions(%s)",
+    "finish_deletion": "select private.finish_screenshot_deletion(%s, %s) as ok",
 }
 
 # -- metrics --------------------------------------------------------------------
@@ -81,6 +84,11 @@ LATENCY = Histogram(
 )
 QUEUE = Gauge("flirt_worker_queue_depth", "Analyses in the queue by state", ["state"])
 IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing")
+SCREENSHOTS_DELETED = Counter(
+    "flirt_worker_screenshot_deletions_total",
+    "Screenshot deletions from Storage (deleted accounts, purged inputs)",
+    ["outcome"],
+)
 
 
 def event(level: int, name: str, **fields: Any) -> None:
@@ -98,6 +106,7 @@ class WorkerOptions:
     heartbeat_seconds: float
     poll_seconds: float
     shutdown_grace_seconds: float
+    cleanup_seconds: float = 60.0
     exit_when_empty: bool = False
 
     @classmethod
@@ -110,6 +119,7 @@ class WorkerOptions:
             "heartbeat_seconds": w.heartbeat_seconds,
             "poll_seconds": w.poll_seconds,
             "shutdown_grace_seconds": w.shutdown_grace_seconds,
+            "cleanup_seconds": w.screenshot_cleanup_seconds,
         }
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
@@ -199,6 +209,7 @@ class Worker:
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(self._heartbeats(), name="heartbeat"),
             asyncio.create_task(self._queue_stats(), name="stats"),
+            asyncio.create_task(self._screenshot_cleanup(), name="screenshot-cleanup"),
             *(
                 asyncio.create_task(self._flush_completions(), name=f"complete-{i}")
                 for i in range(COMPLETE_WRITERS)
@@ -610,6 +621,36 @@ class Worker:
             except psycopg.OperationalError:
                 pass  # the claim loop reports outages
             await asyncio.sleep(max(self.opts.poll_seconds, 5.0))
+
+    async def _screenshot_cleanup(self) -> None:
+        """Delete from Storage the screenshots the database queued: deleted accounts'
+        folders and screenshots whose analysis input was purged."""
+        while True:
+            try:
+                rows = await self._query(Q["claim_deletions"], [CLEANUP_BATCH])
+            except psycopg.Error:
+                rows = []  # the claim loop reports outages
+            for row in rows:
+                error: str | None = None
+                try:
+                    files = await self.store.delete(row["path"])
+                except Exception as exc:  # Storage errors, network errors: retried later
+                    error = _first_line(exc) or type(exc).__name__
+                    SCREENSHOTS_DELETED.labels("error").inc()
+                    event(
+                        logging.WARNING,
+                        "screenshot_delete_failed",
+                        path=row["path"],
+                        attempt=row["attempts"],
+                        error=error,
+                    )
+                else:
+                    SCREENSHOTS_DELETED.labels("ok").inc()
+                    event(logging.INFO, "screenshots_deleted", path=row["path"], files=files)
+                with contextlib.suppress(psycopg.Error):  # unreported: claimed again later
+                    await self._query(Q["finish_deletion"], [row["deletion_id"], error])
+            if len(rows) < CLEANUP_BATCH:
+                await asyncio.sleep(self.opts.cleanup_seconds)
 
     # -- database -----------------------------------------------------------------
 

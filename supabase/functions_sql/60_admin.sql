@@ -490,12 +490,33 @@ declare
   v_days integer := coalesce((private.setting('input_retention_days') #>> '{}')::integer, 30);
   v_count integer;
 begin
-  update public.analyses a
-     set input = null, input_purged_at = pg_catalog.now()
-   where a.input is not null
-     and a.status in ('done', 'failed')
-     and a.finished_at < pg_catalog.now() - make_interval(days => v_days);
-  get diagnostics v_count = row_count;
+  -- A purged screenshot is queued for deletion from Storage, unless another analysis
+  -- whose input is still kept names the same file.
+  with expired as (
+    select a.id, a.user_id, a.input ->> 'image_path' as image_path
+      from public.analyses a
+     where a.input is not null
+       and a.status in ('done', 'failed')
+       and a.finished_at < pg_catalog.now() - make_interval(days => v_days)
+       for update
+  ), purged as (
+    update public.analyses a
+       set input = null, input_purged_at = pg_catalog.now()
+      from expired e
+     where a.id = e.id
+    returning e.user_id, e.image_path
+  ), screenshots as (
+    insert into private.screenshot_deletions (path, reason)
+    select distinct p.image_path, 'retention'
+      from purged p
+     where p.image_path is not null
+       and not exists (
+         select from public.analyses b
+          where b.user_id = p.user_id
+            and b.input ->> 'image_path' = p.image_path
+            and b.id not in (select e.id from expired e))
+  )
+  select count(*) into v_count from purged;
   return v_count;
 end
 $$;
