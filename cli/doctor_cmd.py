@@ -43,6 +43,8 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
     if "pg_cron" in exts:
         # exists, active, and its last run neither failed nor is overdue
         checks.extend(cron_job_checks(conn, CRON_JOBS))
+    if not pending:
+        checks.append(_screenshot_check(conn))
     tiers = conn.execute("select count(*) from public.tiers").fetchone()
     checks.append(
         (
@@ -52,6 +54,18 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         )
     )
     return checks
+
+
+def _screenshot_check(conn: psycopg.Connection[Any]) -> Check:
+    row = conn.execute(
+        "select count(*), count(*) filter (where last_error is not null),"
+        " (array_agg(last_error order by attempts desc) filter (where last_error is not null))[1]"
+        " from private.screenshot_deletions"
+    ).fetchone()
+    pending, failing, error = row if row else (0, 0, None)
+    if failing:
+        return ("screenshot deletions", "warn", f"{failing} of {pending} failing: {error}")
+    return ("screenshot deletions", "ok", f"{pending} pending")
 
 
 def _key_checks(cfg: Config | None, sec: Secrets, db_url_option: str | None) -> list[Check]:

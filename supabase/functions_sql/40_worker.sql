@@ -407,7 +407,11 @@ as $$
     'processing', count(*) filter (where a.status = 'processing'),
     'expired_leases', count(*) filter (where a.status = 'processing' and a.locked_until < now()),
     'oldest_ready_seconds', coalesce(extract(epoch from now() - min(a.run_after)
-                              filter (where a.status = 'queued' and a.run_after <= now())), 0)
+                              filter (where a.status = 'queued' and a.run_after <= now())), 0),
+    -- Storage deletions the worker still has to do (and those whose last try failed)
+    'screenshot_deletions', (select count(*) from private.screenshot_deletions),
+    'screenshot_deletions_failing',
+      (select count(*) from private.screenshot_deletions d where d.last_error is not null)
   )
   from public.analyses a
   where a.status in ('queued', 'processing')

@@ -20,7 +20,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from pyworker.db import call_json, connect
 from pyworker.settings import Config, Secrets, load_config
 from pyworker.storage import ScreenshotStore
@@ -271,3 +273,25 @@ def test_the_worker_removes_a_deleted_accounts_screenshots_and_purged_ones(
         f"{staying}/new.png"
     ]
     assert "screenshots_deleted" in worker.log
+
+
+def test_doctor_and_queue_stats_report_failing_deletions(
+    db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    delete_account(db, db.create_user())
+    delete_account(db, db.create_user())
+    (first, _) = worker_call(db, "claim", n=10)
+    worker_call(
+        db,
+        "private.finish_screenshot_deletion",
+        deletion_id=first["deletion_id"],
+        error="storage answered 403: invalid signature",
+    )
+    stats = worker_call(db, "private.analysis_queue_stats")
+    assert (stats["screenshot_deletions"], stats["screenshot_deletions_failing"]) == (2, 1)
+
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", "x" * 40)
+    result = CliRunner().invoke(app, ["doctor", "--db-url", db.owner_dsn, "--json"])
+    rows = {r["check"]: r for r in json.loads(result.stdout)}
+    assert rows["screenshot deletions"]["status"] == "warn"
+    assert "1 of 2 failing: storage answered 403" in rows["screenshot deletions"]["detail"]
