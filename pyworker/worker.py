@@ -82,7 +82,9 @@ LATENCY = Histogram(
     ["provider", "outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 60, 120),
 )
-QUEUE = Gauge("flirt_worker_queue_depth", "Analyses in the queue by state", ["state"])
+QUEUE = Gauge(
+    "flirt_worker_queue_depth", "Analyses (and screenshot deletions) waiting, by state", ["state"]
+)
 IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing")
 SCREENSHOTS_DELETED = Counter(
     "flirt_worker_screenshot_deletions_total",
