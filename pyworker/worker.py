@@ -303,6 +303,8 @@ class Worker:
                 if not rows and not self._inflight and self.opts.exit_when_empty:
                     event(logging.INFO, "queue_empty", worker_id=self.worker_id)
                     return
+            else:
+                self._backlog = True  # no room to claim: the next finished call wakes us
             if full and len(self._calling) < self.opts.concurrency:
                 continue
             await self._wait_for_wake(self.opts.poll_seconds)

@@ -85,6 +85,7 @@ as $$
 declare
   v_want integer := max_count;
   v_got integer;
+  v_now timestamptz;
 begin
   if coalesce(btrim(claim_analyses.worker_id), '') = '' or max_count < 1 or lease_seconds < 1 then
     perform private.raise_api_error(400, 'invalid_input',
@@ -96,24 +97,27 @@ begin
   -- while an older queued row is waiting (queue not drained), holding the gate lock
   -- shared until it commits; taking the gate exclusively here waits for those
   -- transactions, so a worker that comes back with a partial batch (and then sleeps
-  -- until a NOTIFY) has seen every row queued without one.
+  -- until a NOTIFY) has seen every row queued without one. Both sides lock with
+  -- `for no key update`, so a row one of them skips the other skips too (a
+  -- `save_reply` key-share lock blocks neither).
   for pass in 1..2 loop
+    v_now := clock_timestamp();  -- not now(): the second pass comes after the wait
     -- One statement: `picked` reads `expired` only when fewer than v_want queued
     -- rows are due (a crashed worker's analyses come back once its lease is over;
     -- the reaper fails those that already used their last attempt).
     return query
     with due as (
       select a.id from public.analyses a
-       where a.status = 'queued' and a.run_after <= now()
+       where a.status = 'queued' and a.run_after <= v_now
        order by a.run_after
        limit v_want
-         for update skip locked
+         for no key update skip locked
     ), expired as (
       select a.id from public.analyses a
-       where a.status = 'processing' and a.locked_until < now() and a.attempts < a.max_attempts
+       where a.status = 'processing' and a.locked_until < v_now and a.attempts < a.max_attempts
        order by a.locked_until
        limit v_want
-         for update skip locked
+         for no key update skip locked
     ), picked as (
       select d.id from due d
       union all
@@ -123,17 +127,17 @@ begin
     update public.analyses a
        set status = 'processing',
            locked_by = claim_analyses.worker_id,
-           locked_until = now() + make_interval(secs => lease_seconds),
+           locked_until = v_now + make_interval(secs => lease_seconds),
            attempts = a.attempts + 1,
-           started_at = coalesce(a.started_at, now())
+           started_at = coalesce(a.started_at, v_now)
       from picked p
      where a.id = p.id
     returning a.id, a.user_id, a.action_type, a.input, a.attempts, a.max_attempts, a.locked_until;
     get diagnostics v_got = row_count;
     v_want := v_want - v_got;
     exit when v_want = 0 or pass = 2;
-    -- Bounded: a perform_action left inside a long transaction must not stall the
-    -- worker (or, queued behind this request, every other perform_action). Without
+    -- Bounded: a perform_action left inside a long transaction must not hold up the
+    -- worker, nor for long the perform_actions queued behind this request. Without
     -- the gate this batch stands, and the worker's fallback poll covers the rest.
     perform set_config('lock_timeout', '500ms', true);
     begin

@@ -18,6 +18,7 @@ from pyworker.db import ApiError, call_json
 from pyworker.providers.base import AnalysisRequest
 from pyworker.providers.mock import mock_result
 from tests.py.dbtools import TestDatabase, as_user, balances, ledger_mismatches, rpc
+from tests.py.fakes.worker_process import wait_until
 
 RESULT = mock_result(AnalysisRequest("x", "short_chat", {"chat": "hi"})).model_dump()
 
@@ -421,6 +422,14 @@ def test_a_new_analysis_wakes_the_workers_when_the_queue_was_drained(db: TestDat
         assert notes(listener) == third
 
 
+def waiting_at_the_gate(db: TestDatabase) -> bool:
+    row = db.fetchone(
+        "select count(*) as n from pg_stat_activity"
+        " where wait_event_type = 'Lock' and wait_event = 'advisory'"
+    )
+    return bool(row and row["n"])
+
+
 def test_a_claim_that_drains_the_queue_waits_for_an_analysis_queued_without_notify(
     db: TestDatabase,
 ) -> None:
@@ -439,26 +448,45 @@ def test_a_claim_that_drains_the_queue_waits_for_an_analysis_queued_without_noti
                 api, "public.perform_action", action_type="short_chat", input={"chat": "hey"}
             )["analysis_id"]
             draining = pool.submit(claim, w, "W")
-            with pytest.raises(TimeoutError):
-                draining.result(timeout=0.3)  # holds on until that transaction ends
+            wait_until(lambda: waiting_at_the_gate(db), 5, "the claim did not wait")
+            assert not draining.done()  # holds on until that transaction ends
         claimed = {str(r["analysis_id"]) for r in draining.result(timeout=10)}
         assert notes(listener) == []
     # the worker's claim came back with both: it may sleep without missing `newer`
     assert claimed == {older, newer}
 
 
+def test_a_key_share_lock_on_a_queued_analysis_hides_it_from_neither_side(
+    db: TestDatabase,
+) -> None:
+    user = db.create_user()
+    (older,) = enqueue(db, user)
+    with db.connect() as saving, db.connect(autocommit=True) as listener, worker_conn(db) as w:
+        listener.execute("listen analysis_queued")
+        # what the foreign key check of a reply being saved for `older` holds until commit
+        saving.execute("select from analyses where id = %s for key share", [older])
+        newer = enqueue(db, user)
+        assert notes(listener) == []  # `older` was waiting: no NOTIFY
+        # so the claim must not skip `older` either, or both would wait for the poll
+        assert {str(r["analysis_id"]) for r in claim(w, "W")} == {older, *newer}
+        saving.rollback()
+
+
 def test_a_claim_gives_up_waiting_for_a_transaction_left_open(db: TestDatabase) -> None:
     user = db.create_user()
     (older,) = enqueue(db, user)
-    with db.api_connect() as api, worker_conn(db) as w:
+    with db.api_connect() as api, worker_conn(db) as w, ThreadPoolExecutor(1) as pool:
         with as_user(api, user):
             newer = call_json(
                 api, "public.perform_action", action_type="short_chat", input={"chat": "hey"}
             )["analysis_id"]
-            # the open transaction holds `older` (it was its reason to skip NOTIFY), but
-            # not the worker: the claim comes back instead of waiting for it to end
-            assert claim(w, "W") == []
-            # nor anyone else's perform_action, queued behind the worker's claim
+            waiting = pool.submit(claim, w, "W")
+            wait_until(lambda: waiting_at_the_gate(db), 5, "the claim did not wait")
+            # another user's perform_action queues behind the claim's request, for at
+            # most the claim's 500 ms lock timeout
             other = enqueue(db, db.create_user())
+            # the open transaction holds `older` (its reason to skip NOTIFY), but not
+            # the worker: the claim comes back instead of waiting for it to end
+            assert waiting.result(timeout=10) == []
             assert {str(r["analysis_id"]) for r in claim(w, "W")} == set(other)
         assert {str(r["analysis_id"]) for r in claim(w, "W")} == {older, newer}
