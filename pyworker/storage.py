@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import mimetypes
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -64,17 +65,18 @@ class ScreenshotStore:
         except Exception as exc:  # network errors of the storage client
             raise ProviderError("storage_error", type(exc).__name__, retryable=True) from exc
 
-    async def delete(self, path: str) -> int:
+    async def delete(self, path: str, uploaded_before: datetime | None = None) -> int:
         """Delete one screenshot, or a whole folder when `path` ends with '/'; how many
-        files went. Deleting what is already gone is not an error."""
+        files went. Deleting what is already gone is not an error. A screenshot last
+        uploaded after `uploaded_before` (a new upload under the same name) is kept."""
         parts = path.rstrip("/").split("/")
         if not path or path.startswith("/") or any(p in ("", ".", "..") for p in parts):
             raise ValueError(f"not a screenshot path: {path!r}")
         if self._client is not None:
-            return await asyncio.to_thread(self._delete_remote, path)
-        return await asyncio.to_thread(self._delete_local, path)
+            return await asyncio.to_thread(self._delete_remote, path, uploaded_before)
+        return await asyncio.to_thread(self._delete_local, path, uploaded_before)
 
-    def _delete_local(self, path: str) -> int:
+    def _delete_local(self, path: str, uploaded_before: datetime | None) -> int:
         target = (self.local_dir / self.bucket / path).resolve()
         if not target.is_relative_to(self.local_dir / self.bucket):
             raise ValueError(f"not a screenshot path: {path!r}")
@@ -84,32 +86,51 @@ class ScreenshotStore:
             count = sum(1 for f in target.rglob("*") if f.is_file())
             shutil.rmtree(target)
             return count
-        if target.is_file():
-            target.unlink()
-            return 1
-        return 0
+        if not target.is_file():
+            return 0
+        if uploaded_before and target.stat().st_mtime > uploaded_before.timestamp():
+            return 0
+        target.unlink()
+        return 1
 
-    def _delete_remote(self, path: str) -> int:
+    def _delete_remote(self, path: str, uploaded_before: datetime | None) -> int:
         bucket = self._client.storage.from_(self.bucket)
         if not path.endswith("/"):
-            return len(bucket.remove([path]))
+            folder, _, name = path.rpartition("/")
+            found = [
+                i
+                for i in bucket.list(folder, {"limit": 100, "offset": 0, "search": name})
+                if i.get("name") == name and i.get("id")
+            ]
+            if not found:
+                return 0
+            stamp = found[0].get("updated_at") or found[0].get("created_at")
+            if uploaded_before and stamp and datetime.fromisoformat(stamp) > uploaded_before:
+                return 0
+            return self._remove(bucket, [path])
         count = 0
         folders = [path.rstrip("/")]
-        seen = set(folders)
         while folders:  # Storage lists one level at a time; sub-folders have no id
             folder = folders.pop()
-            for _ in range(1000):  # removing shrinks the listing: page from the start again
-                items = bucket.list(folder, {"limit": LIST_PAGE, "offset": 0})
+            offset = 0  # removed files leave the listing, sub-folders stay until emptied
+            while True:
+                items = bucket.list(folder, {"limit": LIST_PAGE, "offset": offset})
                 files = [f"{folder}/{i['name']}" for i in items if i.get("id")]
-                for sub in (f"{folder}/{i['name']}" for i in items if not i.get("id")):
-                    if sub not in seen:
-                        seen.add(sub)
-                        folders.append(sub)
+                subfolders = [f"{folder}/{i['name']}" for i in items if not i.get("id")]
+                folders += subfolders
                 if files:
-                    count += len(bucket.remove(files))
-                if len(items) < LIST_PAGE or not files:
+                    count += self._remove(bucket, files)
+                if len(items) < LIST_PAGE:
                     break
+                offset += len(subfolders)
         return count
+
+    @staticmethod
+    def _remove(bucket: Any, paths: list[str]) -> int:
+        removed = len(bucket.remove(paths))
+        if removed < len(paths):  # e.g. no permission: report it, the deletion is retried
+            raise RuntimeError(f"Storage removed {removed} of {len(paths)} files")
+        return removed
 
 
 LIST_PAGE = 1000

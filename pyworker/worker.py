@@ -53,7 +53,7 @@ APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
 CHANNEL = "analysis_queued"
 COMPLETE_BATCH = 100  # results written per statement at most
 COMPLETE_WRITERS = 2  # batched result writes in flight at once
-CLEANUP_BATCH = 20  # screenshot deletions claimed at once
+CLEANUP_BATCH = 5  # screenshot deletions claimed at once (each may page through a folder)
 log = logging.getLogger("pyworker.worker")
 
 # -- queries (named, procrastinate-style) -------------------------------------
@@ -629,32 +629,45 @@ class Worker:
     async def _screenshot_cleanup(self) -> None:
         """Delete from Storage the screenshots the database queued: deleted accounts'
         folders and screenshots whose analysis input was purged."""
-        while True:
+        while not self._stop.is_set():
             try:
                 rows = await self._query(Q["claim_deletions"], [CLEANUP_BATCH])
-            except psycopg.Error:
-                rows = []  # the claim loop reports outages
+            except psycopg.Error as exc:
+                if not isinstance(exc, psycopg.OperationalError):  # outages: the claim loop
+                    event(logging.WARNING, "screenshot_claim_failed", error=_first_line(exc))
+                rows = []
+            failed = 0
             for row in rows:
+                if self._stop.is_set():
+                    break  # unreported: claimed again after its retry time
                 error: str | None = None
                 try:
-                    files = await self.store.delete(row["path"])
+                    files = await self.store.delete(row["path"], row["queued_at"])
                 except Exception as exc:  # Storage errors, network errors: retried later
                     error = _first_line(exc) or type(exc).__name__
+                    failed += 1
                     SCREENSHOTS_DELETED.labels("error").inc()
                     event(
                         logging.WARNING,
                         "screenshot_delete_failed",
-                        path=row["path"],
+                        deletion_id=row["deletion_id"],
                         attempt=row["attempts"],
                         error=error,
                     )
                 else:
                     SCREENSHOTS_DELETED.labels("ok").inc()
-                    event(logging.INFO, "screenshots_deleted", path=row["path"], files=files)
-                with contextlib.suppress(psycopg.Error):  # unreported: claimed again later
+                    event(
+                        logging.INFO,
+                        "screenshots_deleted",
+                        deletion_id=row["deletion_id"],
+                        files=files,
+                    )
+                try:
                     await self._query(Q["finish_deletion"], [row["deletion_id"], error])
-            if len(rows) < CLEANUP_BATCH:
-                await asyncio.sleep(self.opts.cleanup_seconds)
+                except psycopg.Error as exc:  # unreported: claimed again after its retry time
+                    event(logging.WARNING, "screenshot_report_failed", error=_first_line(exc))
+            if failed or len(rows) < CLEANUP_BATCH:
+                await self._sleep(self.opts.cleanup_seconds)
 
     # -- database -----------------------------------------------------------------
 

@@ -8,8 +8,8 @@ security definer
 set search_path = ''
 as $$
 begin
-  insert into private.screenshot_deletions (path, reason)
-  values (old.id::text || '/', 'account_deleted');
+  insert into private.screenshot_deletions (path, user_id, reason)
+  values (old.id::text || '/', old.id, 'account_deleted');
   return old;
 end
 $$;
@@ -18,11 +18,12 @@ create or replace trigger on_user_deleted_queue_screenshots
   before delete on public.users
   for each row execute function private.queue_account_screenshots();
 
--- Take up to max_count due deletions. Each claim also schedules the next try
--- (1, 2, 4 … minutes, at most a day), so a worker that dies mid-way leaves
--- nothing stuck and a failing deletion is retried with backoff.
-create or replace function private.claim_screenshot_deletions(max_count integer default 20)
-returns table (deletion_id bigint, path text, attempts integer)
+-- Take up to max_count due deletions. A screenshot that an analysis with a kept input
+-- names again (uploaded anew under the same name) is no longer to be deleted: its entry
+-- goes instead. Each claim also schedules the next try (5, 10, 20 … minutes, at most a
+-- day): a worker that dies mid-way leaves nothing stuck, a failure is retried later.
+create or replace function private.claim_screenshot_deletions(max_count integer default 5)
+returns table (deletion_id bigint, path text, queued_at timestamptz, attempts integer)
 language plpgsql
 security definer
 set search_path = ''
@@ -32,6 +33,13 @@ begin
     perform private.raise_api_error(400, 'invalid_input',
       jsonb_build_object('max_count', max_count), 'max_count must be positive.');
   end if;
+  delete from private.screenshot_deletions d
+   where d.id in (
+     select q.id from private.screenshot_deletions q
+      where q.run_after <= now() and q.reason = 'retention'
+        and exists (select from public.analyses b
+                     where b.user_id = q.user_id and b.input ->> 'image_path' = q.path)
+        for update skip locked);
   return query
   with due as (
     select d.id from private.screenshot_deletions d
@@ -42,11 +50,11 @@ begin
   )
   update private.screenshot_deletions d
      set attempts = d.attempts + 1,
-         run_after = now() + least(make_interval(mins => 1) * power(2, least(d.attempts, 11)),
+         run_after = now() + least(make_interval(mins => 5) * power(2, least(d.attempts, 9)),
                                    interval '1 day')
     from due
    where d.id = due.id
-  returning d.id, d.path, d.attempts;
+  returning d.id, d.path, d.queued_at, d.attempts;
 end
 $$;
 grant execute on function private.claim_screenshot_deletions(integer) to service_role, flirt_worker;

@@ -498,7 +498,7 @@ begin
      where a.input is not null
        and a.status in ('done', 'failed')
        and a.finished_at < pg_catalog.now() - make_interval(days => v_days)
-       for update
+       for no key update
   ), purged as (
     update public.analyses a
        set input = null, input_purged_at = pg_catalog.now()
@@ -506,15 +506,15 @@ begin
      where a.id = e.id
     returning e.user_id, e.image_path
   ), screenshots as (
-    insert into private.screenshot_deletions (path, reason)
-    select distinct p.image_path, 'retention'
+    insert into private.screenshot_deletions (path, user_id, reason)
+    select distinct p.image_path, p.user_id, 'retention'
       from purged p
      where p.image_path is not null
        and not exists (
          select from public.analyses b
           where b.user_id = p.user_id
             and b.input ->> 'image_path' = p.image_path
-            and b.id not in (select e.id from expired e))
+            and not exists (select from expired e where e.id = b.id))
   )
   select count(*) into v_count from purged;
   return v_count;

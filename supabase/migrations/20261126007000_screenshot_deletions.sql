@@ -3,6 +3,7 @@
 -- decides what goes: a deleted account's whole folder, and a screenshot whose
 -- analysis input retention purged. The worker deletes them through the Storage
 -- API and removes the entry once done (private.claim_screenshot_deletions).
+-- Not exposed (schema private) and granted to no one: only the functions reach it.
 
 set local lock_timeout = '5s';
 set local statement_timeout = '60s';
@@ -10,7 +11,9 @@ set local statement_timeout = '60s';
 create table private.screenshot_deletions (
   id bigint generated always as identity primary key,
   -- an object path in the screenshot bucket, or a folder: '<user id>/'
-  path text not null check (path <> '' and path !~ '(^/|(^|/)\.\.(/|$))'),
+  path text not null check (path <> '' and path !~ '(^/|//|(^|/)\.\.?(/|$))'),
+  -- whose screenshot (no foreign key: the account may be gone)
+  user_id uuid,
   reason text not null check (reason in ('account_deleted', 'retention')),
   queued_at timestamptz not null default now(),
   attempts integer not null default 0,
@@ -19,6 +22,5 @@ create table private.screenshot_deletions (
 );
 comment on table private.screenshot_deletions is
   'Screenshots the worker still has to delete from Storage (API only: no SQL delete there).';
-alter table private.screenshot_deletions enable row level security;
 
 create index screenshot_deletions_run_after_idx on private.screenshot_deletions (run_after);

@@ -30,6 +30,7 @@ from tests.py.dbtools import TestDatabase
 from tests.py.fakes.worker_process import WorkerProcess, start_worker, wait_until, write_config
 
 PNG = b"\x89PNG\r\n\x1a\nscreenshot"
+UPLOADED = "2026-11-20T10:00:00.000Z"  # when the fake Storage says every object was uploaded
 
 
 def local_config(root: Path) -> Config:
@@ -109,6 +110,20 @@ def test_retention_queues_purged_screenshots_unless_a_kept_input_still_names_the
     ]
 
 
+def test_a_purged_screenshot_named_again_by_a_new_analysis_is_not_deleted(
+    db: TestDatabase,
+) -> None:
+    user = db.create_user()
+    image_analysis(db, user, f"{user}/chat.png", finished_days_ago=40)
+    with connect(db.owner_dsn, role="service_role", autocommit=True) as conn:
+        call_json(conn, "private.purge_expired_inputs")
+    assert [q["path"] for q in queued(db)] == [f"{user}/chat.png"]
+    # uploaded again under the same name and analysed before the worker came round
+    image_analysis(db, user, f"{user}/chat.png", finished_days_ago=None)
+    assert worker_call(db, "claim", n=10) == []
+    assert queued(db) == []
+
+
 def test_a_claimed_deletion_is_retried_with_backoff_until_reported_done(
     db: TestDatabase,
 ) -> None:
@@ -162,6 +177,8 @@ def test_the_local_store_deletes_a_file_or_a_folder_and_nothing_else(tmp_path: P
     for name in ("u1/a.png", "u1/b.png", "u1/sub/c.png", "u2/a.png"):
         (bucket / name).parent.mkdir(parents=True, exist_ok=True)
         (bucket / name).write_bytes(PNG)
+    an_hour_ago = dt.datetime.now(UTC) - dt.timedelta(hours=1)
+    assert asyncio.run(store.delete("u2/a.png", an_hour_ago)) == 0  # uploaded since: kept
     assert asyncio.run(store.delete("u2/a.png")) == 1
     assert asyncio.run(store.delete("u2/a.png")) == 0  # already gone: not an error
     assert asyncio.run(store.delete("u1/")) == 3
@@ -201,7 +218,9 @@ def storage_api() -> Iterator[tuple[str, set[str], list[str]]]:
                 {o[len(prefix) :].split("/")[0] for o in objects if o.startswith(prefix)}
             )
             items = [
-                {"name": n, "id": str(uuid.uuid4()) if prefix + n in objects else None}
+                {"name": n, "id": str(uuid.uuid4()), "updated_at": UPLOADED}
+                if prefix + n in objects
+                else {"name": n, "id": None}
                 for n in level
             ]
             self._answer(items[body["offset"] : body["offset"] + body["limit"]])
@@ -233,7 +252,11 @@ def test_supabase_storage_deletes_a_folder_level_by_level(
     )
     assert asyncio.run(store.delete("u1/")) == 3
     assert objects == {"u2/a.png"}
-    assert asyncio.run(store.delete("u2/a.png")) == 1
+    # uploaded anew after the deletion was queued: kept
+    queued_before_upload = dt.datetime(2026, 11, 19, tzinfo=UTC)
+    assert asyncio.run(store.delete("u2/a.png", queued_before_upload)) == 0
+    assert objects == {"u2/a.png"}
+    assert asyncio.run(store.delete("u2/a.png", dt.datetime(2026, 11, 21, tzinfo=UTC))) == 1
     assert asyncio.run(store.delete("u2/a.png")) == 0
     assert objects == set() and "remove 2" in calls
 
