@@ -64,6 +64,7 @@ Q: dict[str, LiteralString] = {
     "fail": "select private.fail_analysis(%s, %s, %s, %s, %s) as status",
     "release": "select private.release_analysis(%s, %s) as ok",
     "stats": "select private.analysis_queue_stats() as stats",
+    "next_due": "select private.analysis_next_due_seconds() as seconds",
     "claim_deletions": "select * from private.claim_screenshot_deletions(%s)",
     "finish_deletion": "select private.finish_screenshot_deletion(%s, %s) as ok",
 }
@@ -307,7 +308,17 @@ class Worker:
                 self._backlog = True  # no room to claim: the next finished call wakes us
             if full and len(self._calling) < self.opts.concurrency:
                 continue
-            await self._wait_for_wake(self.opts.poll_seconds)
+            await self._wait_for_wake(await self._until_next_due())
+
+    async def _until_next_due(self) -> float:
+        """How long to sleep: the poll interval, or less when a retry comes due sooner
+        (its requeue notified while it still had to wait out its backoff)."""
+        try:
+            rows = await self._query(Q["next_due"], [])
+        except psycopg.Error:
+            return self.opts.poll_seconds  # the claim loop reports outages
+        seconds = rows[0]["seconds"] if rows else None
+        return self.opts.poll_seconds if seconds is None else min(seconds, self.opts.poll_seconds)
 
     async def _wait_for_wake(self, timeout: float) -> None:
         with contextlib.suppress(TimeoutError):

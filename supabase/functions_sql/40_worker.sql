@@ -421,3 +421,17 @@ as $$
   where a.status in ('queued', 'processing')
 $$;
 grant execute on function private.analysis_queue_stats() to service_role, flirt_worker;
+
+-- Seconds until the next queued analysis comes due (a retry waiting out its backoff);
+-- null when none is waiting. A worker sleeps at most that long after a partial claim.
+create or replace function private.analysis_next_due_seconds() returns double precision
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select extract(epoch from min(a.run_after) - clock_timestamp())::double precision
+    from public.analyses a
+   where a.status = 'queued' and a.run_after > clock_timestamp()
+$$;
+grant execute on function private.analysis_next_due_seconds() to service_role, flirt_worker;

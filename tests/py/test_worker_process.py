@@ -239,6 +239,25 @@ def test_provider_5xx_and_timeouts_retry_with_backoff_then_fail_with_one_refund(
 
 
 @pytest.mark.usefixtures("fast_retries")
+def test_a_retry_runs_when_its_backoff_ends_not_at_the_next_poll(
+    db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    cfg = config(
+        tmp_path,
+        worker={"poll_seconds": 60},
+        ai={"provider": "openai", "model": "gpt-test", "timeout_seconds": 5},
+    )
+    with serve_openai(FakeOpenAI(model="gpt-test", script=["503", "503"])) as fake:
+        workers.append(start_worker(db.owner_dsn, cfg, tmp_path / "w.log", env=openai_env(fake)))
+        user = db.create_user()
+        aid = perform(db, user)
+        wait_status(db, aid, "done", timeout=15)
+        gaps = [b - a for a, b in zip(fake.times, fake.times[1:], strict=False)]
+    # backoff 0.3 s then 0.6 s (plus up to 20 % jitter), far from the 60 s poll
+    assert len(gaps) == 2 and 0.3 <= gaps[0] < 2 and 0.6 <= gaps[1] < 3
+
+
+@pytest.mark.usefixtures("fast_retries")
 def test_invalid_provider_output_is_never_stored(
     db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:
