@@ -7,7 +7,7 @@ the worker side is called as the worker's own role, `flirt_worker`.
 from __future__ import annotations
 
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -430,6 +430,21 @@ def waiting_at_the_gate(db: TestDatabase) -> bool:
     return bool(row and row["n"])
 
 
+def queue_uncommitted(api: psycopg.Connection[Any]) -> str:
+    """perform_action inside the caller's open transaction (as_user): queued, not committed."""
+    out = call_json(api, "public.perform_action", action_type="short_chat", input={"chat": "hey"})
+    return str(out["analysis_id"])
+
+
+def claim_at_the_gate(
+    db: TestDatabase, pool: ThreadPoolExecutor, conn: psycopg.Connection[Any]
+) -> Future[list[dict[str, Any]]]:
+    """A claim on another thread, once it waits for the gate lock."""
+    claiming = pool.submit(claim, conn, "W")
+    wait_until(lambda: waiting_at_the_gate(db), 5, "the claim did not wait")
+    return claiming
+
+
 def test_a_claim_that_drains_the_queue_waits_for_an_analysis_queued_without_notify(
     db: TestDatabase,
 ) -> None:
@@ -444,11 +459,8 @@ def test_a_claim_that_drains_the_queue_waits_for_an_analysis_queued_without_noti
         listener.execute("listen analysis_queued")
         with as_user(api, user):
             # perform_action saw `older` waiting and skipped its NOTIFY; not committed yet
-            newer = call_json(
-                api, "public.perform_action", action_type="short_chat", input={"chat": "hey"}
-            )["analysis_id"]
-            draining = pool.submit(claim, w, "W")
-            wait_until(lambda: waiting_at_the_gate(db), 5, "the claim did not wait")
+            newer = queue_uncommitted(api)
+            draining = claim_at_the_gate(db, pool, w)
             assert not draining.done()  # holds on until that transaction ends
         claimed = {str(r["analysis_id"]) for r in draining.result(timeout=10)}
         assert notes(listener) == []
@@ -477,11 +489,8 @@ def test_a_claim_gives_up_waiting_for_a_transaction_left_open(db: TestDatabase) 
     (older,) = enqueue(db, user)
     with db.api_connect() as api, worker_conn(db) as w, ThreadPoolExecutor(1) as pool:
         with as_user(api, user):
-            newer = call_json(
-                api, "public.perform_action", action_type="short_chat", input={"chat": "hey"}
-            )["analysis_id"]
-            waiting = pool.submit(claim, w, "W")
-            wait_until(lambda: waiting_at_the_gate(db), 5, "the claim did not wait")
+            newer = queue_uncommitted(api)
+            waiting = claim_at_the_gate(db, pool, w)
             # another user's perform_action queues behind the claim's request, for at
             # most the claim's 500 ms lock timeout
             other = enqueue(db, db.create_user())
