@@ -434,6 +434,8 @@ grant execute on function public.perform_action(text, jsonb, text) to authentica
 -- One batch of the daily reset: up to batch_size users whose credit day is before `day`.
 -- Fast path: one statement with no separate row-lock pass; its guard skips any row that a
 -- request changed since the batch was read (a later batch or the lazy reset takes it).
+-- Zero means none is due: a batch whose every row was taken meanwhile is read again (the
+-- rows it lost are no longer due, or changed, so the next read makes progress).
 -- A row held longer than lock_timeout (a long transaction) makes the batch fall back to
 -- locking only the rows nobody holds, so a batch never waits on others for long.
 -- The planner would price joining a 5,000-row batch back to a million-row users table as a
@@ -448,34 +450,39 @@ set lock_timeout = '200ms'
 as $$
 declare
   v_n integer;
+  v_read integer;
 begin
   begin
-    with due as (
-      select u.id, u.tier, u.daily_credits as old_daily, t.daily_credits as allowance
-        from public.users u
-        join public.tiers t on t.id = u.tier
-       where u.daily_reset_on < reset_due_users.day
-       order by u.daily_reset_on
-       limit reset_due_users.batch_size
-    ), reset as (
-      update public.users u
-         set daily_credits = due.allowance, daily_reset_on = reset_due_users.day,
-             updated_at = now()
-        from due
-       where u.id = due.id
-         and u.daily_reset_on < reset_due_users.day
-         and u.tier = due.tier
-         and u.daily_credits = due.old_daily
-      returning u.id, u.credits_remaining, due.allowance - due.old_daily as delta
-    ), ledger as (
-      insert into public.credits_transactions
-        (user_id, daily_delta, purchased_delta, kind, balance_after, reference)
-      select reset.id, reset.delta, 0, 'daily_reset', reset.credits_remaining,
-             reset_due_users.day::text
-        from reset
-       where reset.delta <> 0
-    )
-    select count(*)::integer into v_n from reset;
+    loop
+      with due as (
+        select u.id, u.tier, u.daily_credits as old_daily, t.daily_credits as allowance
+          from public.users u
+          join public.tiers t on t.id = u.tier
+         where u.daily_reset_on < reset_due_users.day
+         order by u.daily_reset_on
+         limit reset_due_users.batch_size
+      ), reset as (
+        update public.users u
+           set daily_credits = due.allowance, daily_reset_on = reset_due_users.day,
+               updated_at = now()
+          from due
+         where u.id = due.id
+           and u.daily_reset_on < reset_due_users.day
+           and u.tier = due.tier
+           and u.daily_credits = due.old_daily
+        returning u.id, u.credits_remaining, due.allowance - due.old_daily as delta
+      ), ledger as (
+        insert into public.credits_transactions
+          (user_id, daily_delta, purchased_delta, kind, balance_after, reference)
+        select reset.id, reset.delta, 0, 'daily_reset', reset.credits_remaining,
+               reset_due_users.day::text
+          from reset
+         where reset.delta <> 0
+      )
+      select (select count(*) from reset)::integer, (select count(*) from due)::integer
+        into v_n, v_read;
+      exit when v_n > 0 or v_read = 0;
+    end loop;
     return v_n;
   exception when lock_not_available then
     with due as (

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 
 from pyworker.db import SERVICE_ROLE, connect
 from tests.py.dbtools import TestDatabase, balances, rpc
+from tests.py.fakes.worker_process import wait_until
 from tests.py.test_credits_concurrency import set_buckets, set_setting
 
 
@@ -249,4 +252,44 @@ def test_reset_job_during_concurrent_actions_resets_everyone_once(db: TestDataba
             t.join()
     for user in users:
         assert sum(r["kind"] == "daily_reset" for r in ledger_kinds(db, user)) == 1
+        assert balances(db, user)["daily_reset_on"] == credit_day(db, datetime.now(UTC))
+
+
+def test_a_batch_whose_users_were_all_reset_meanwhile_does_not_end_the_job(
+    db: TestDatabase,
+) -> None:
+    early = [db.create_user() for _ in range(3)]
+    late = db.create_user()
+    for user in (*early, late):
+        set_buckets(db, user, daily=1, purchased=0)
+    for user in early:
+        days_behind(db, user, 2)  # read first: the oldest credit days
+    days_behind(db, late, 1)
+    with db.api_connect() as api, ThreadPoolExecutor(1) as pool:
+        # the three early users ask for their credits (lazy reset), not committed yet
+        with api.transaction():
+            api.execute("set local role authenticated")
+            for user in early:
+                api.execute(
+                    "select set_config('request.jwt.claims', %s, true)",
+                    [json.dumps({"role": "authenticated", "sub": str(user)})],
+                )
+                api.execute("select public.get_credits()")
+            job = pool.submit(run_reset_job, db, 3)
+            # the job's first batch read the early three and waits for their rows
+            wait_until(
+                lambda: (
+                    db.fetchone(
+                        "select count(*) as n from pg_stat_activity"
+                        " where wait_event_type = 'Lock' and query like 'do $reset$%%'"
+                    )
+                    == {"n": 1}
+                ),
+                5,
+                "the reset job did not wait for the rows",
+            )
+        # the early three were reset by their own requests; the job still resets `late`
+        assert job.result(timeout=10)["users_reset"] == 1
+    for user in (*early, late):
+        assert [r["kind"] for r in ledger_kinds(db, user)].count("daily_reset") == 1
         assert balances(db, user)["daily_reset_on"] == credit_day(db, datetime.now(UTC))
