@@ -124,3 +124,14 @@ def balances(db: TestDatabase, user_id: uuid.UUID) -> dict[str, Any]:
     )
     assert row is not None, f"no user {user_id}"
     return row
+
+
+def waiting_for_lock(db: TestDatabase, wait_event: str = "%", query_prefix: str = "") -> bool:
+    """Whether some session waits for a heavyweight lock (e.g. `advisory`), optionally one
+    running a statement that starts with `query_prefix`."""
+    row = db.fetchone(
+        "select count(*) as n from pg_stat_activity where wait_event_type = 'Lock'"
+        " and wait_event like %s and starts_with(query, %s)",
+        [wait_event, query_prefix],
+    )
+    return bool(row and row["n"])

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pyworker.db import SERVICE_ROLE, connect
-from tests.py.dbtools import TestDatabase, balances, rpc
+from tests.py.dbtools import TestDatabase, balances, rpc, waiting_for_lock
 from tests.py.fakes.worker_process import wait_until
 from tests.py.test_credits_concurrency import set_buckets, set_setting
 
@@ -278,13 +278,7 @@ def test_a_batch_whose_users_were_all_reset_meanwhile_does_not_end_the_job(
             job = pool.submit(run_reset_job, db, 3)
             # the job's first batch read the early three and waits for their rows
             wait_until(
-                lambda: (
-                    db.fetchone(
-                        "select count(*) as n from pg_stat_activity"
-                        " where wait_event_type = 'Lock' and query like 'do $reset$%%'"
-                    )
-                    == {"n": 1}
-                ),
+                lambda: waiting_for_lock(db, query_prefix="do $reset$"),
                 5,
                 "the reset job did not wait for the rows",
             )

@@ -28,6 +28,7 @@ from pyworker.settings import Config, Secrets, load_config
 from pyworker.storage import ScreenshotStore
 from tests.py.dbtools import TestDatabase
 from tests.py.fakes.worker_process import WorkerProcess, start_worker, wait_until, write_config
+from tests.py.test_worker_protocol import fn, worker_conn
 
 PNG = b"\x89PNG\r\n\x1a\nscreenshot"
 UPLOADED = "2026-11-20T10:00:00.000Z"  # when the fake Storage says every object was uploaded
@@ -72,13 +73,14 @@ def image_analysis(
     return aid
 
 
-def worker_call(db: TestDatabase, function: str, **params: Any) -> Any:
-    with connect(db.owner_dsn, role="flirt_worker", autocommit=True) as conn:
-        if function == "claim":
-            return conn.execute(
-                "select * from private.claim_screenshot_deletions(%s)", [params["n"]]
-            ).fetchall()
-        return call_json(conn, function, **params)
+def claim_deletions(db: TestDatabase, n: int) -> list[dict[str, Any]]:
+    with worker_conn(db) as conn:
+        return conn.execute("select * from private.claim_screenshot_deletions(%s)", [n]).fetchall()
+
+
+def as_worker(db: TestDatabase, function: str, **params: Any) -> Any:
+    with worker_conn(db) as conn:
+        return fn(conn, function, **params)
 
 
 # --- what gets queued ----------------------------------------------------------------------
@@ -120,7 +122,7 @@ def test_a_purged_screenshot_named_again_by_a_new_analysis_is_not_deleted(
     assert [q["path"] for q in queued(db)] == [f"{user}/chat.png"]
     # uploaded again under the same name and analysed before the worker came round
     image_analysis(db, user, f"{user}/chat.png", finished_days_ago=None)
-    assert worker_call(db, "claim", n=10) == []
+    assert claim_deletions(db, 10) == []
     assert queued(db) == []
 
 
@@ -130,16 +132,14 @@ def test_a_claimed_deletion_is_retried_with_backoff_until_reported_done(
     first, second = db.create_user(), db.create_user()
     delete_account(db, first)
     delete_account(db, second)
-    claimed = worker_call(db, "claim", n=10)
+    claimed = claim_deletions(db, 10)
     assert [(c["path"], c["attempts"]) for c in claimed] == [(f"{first}/", 1), (f"{second}/", 1)]
-    assert worker_call(db, "claim", n=10) == []  # claimed: not handed out twice
+    assert claim_deletions(db, 10) == []  # claimed: not handed out twice
     ok, failing = claimed
-    assert worker_call(
-        db, "private.finish_screenshot_deletion", deletion_id=ok["deletion_id"], error=None
-    )
-    assert worker_call(
+    assert as_worker(db, "finish_screenshot_deletion", deletion_id=ok["deletion_id"], error=None)
+    assert as_worker(
         db,
-        "private.finish_screenshot_deletion",
+        "finish_screenshot_deletion",
         deletion_id=failing["deletion_id"],
         error="storage answered 503",
     )
@@ -153,12 +153,12 @@ def test_a_claimed_deletion_is_retried_with_backoff_until_reported_done(
     ]
     # the failed one comes back once its backoff is over
     db.execute("update private.screenshot_deletions set run_after = now() - interval '1 second'")
-    assert [c["attempts"] for c in worker_call(db, "claim", n=10)] == [2]
+    assert [c["attempts"] for c in claim_deletions(db, 10)] == [2]
 
 
 def test_the_worker_role_cannot_read_or_change_the_deletion_queue(db: TestDatabase) -> None:
     delete_account(db, db.create_user())
-    with connect(db.owner_dsn, role="flirt_worker", autocommit=True) as conn:
+    with worker_conn(db) as conn:
         for sql in (
             "select * from private.screenshot_deletions",
             "delete from private.screenshot_deletions",
@@ -303,14 +303,14 @@ def test_doctor_and_queue_stats_report_failing_deletions(
 ) -> None:
     delete_account(db, db.create_user())
     delete_account(db, db.create_user())
-    (first, _) = worker_call(db, "claim", n=10)
-    worker_call(
+    (first, _) = claim_deletions(db, 10)
+    as_worker(
         db,
-        "private.finish_screenshot_deletion",
+        "finish_screenshot_deletion",
         deletion_id=first["deletion_id"],
         error="storage answered 403: invalid signature",
     )
-    stats = worker_call(db, "private.analysis_queue_stats")
+    stats = as_worker(db, "analysis_queue_stats")
     assert (stats["screenshot_deletions"], stats["screenshot_deletions_failing"]) == (2, 1)
 
     monkeypatch.setenv("SUPABASE_JWT_SECRET", "x" * 40)

@@ -17,7 +17,14 @@ from psycopg.types.json import Jsonb
 from pyworker.db import ApiError, call_json
 from pyworker.providers.base import AnalysisRequest
 from pyworker.providers.mock import mock_result
-from tests.py.dbtools import TestDatabase, as_user, balances, ledger_mismatches, rpc
+from tests.py.dbtools import (
+    TestDatabase,
+    as_user,
+    balances,
+    ledger_mismatches,
+    rpc,
+    waiting_for_lock,
+)
 from tests.py.fakes.worker_process import wait_until
 
 RESULT = mock_result(AnalysisRequest("x", "short_chat", {"chat": "hi"})).model_dump()
@@ -422,14 +429,6 @@ def test_a_new_analysis_wakes_the_workers_when_the_queue_was_drained(db: TestDat
         assert notes(listener) == third
 
 
-def waiting_at_the_gate(db: TestDatabase) -> bool:
-    row = db.fetchone(
-        "select count(*) as n from pg_stat_activity"
-        " where wait_event_type = 'Lock' and wait_event = 'advisory'"
-    )
-    return bool(row and row["n"])
-
-
 def queue_uncommitted(api: psycopg.Connection[Any]) -> str:
     """perform_action inside the caller's open transaction (as_user): queued, not committed."""
     out = call_json(api, "public.perform_action", action_type="short_chat", input={"chat": "hey"})
@@ -441,7 +440,7 @@ def claim_at_the_gate(
 ) -> Future[list[dict[str, Any]]]:
     """A claim on another thread, once it waits for the gate lock."""
     claiming = pool.submit(claim, conn, "W")
-    wait_until(lambda: waiting_at_the_gate(db), 5, "the claim did not wait")
+    wait_until(lambda: waiting_for_lock(db, "advisory"), 5, "the claim did not wait")
     return claiming
 
 
