@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyworker.api import billing, webhooks
 from pyworker.api.auth import TokenVerifier
@@ -40,6 +41,20 @@ HTTP_CODES = {
     405: "method_not_allowed",
     413: "payload_too_large",
 }
+
+
+class BrowserCORSMiddleware(CORSMiddleware):
+    """CORS for the routes browsers call; Stripe's server-to-server deliveries skip it."""
+
+    def __init__(self, app: ASGIApp, /, skip_paths: frozenset[str], **options: Any) -> None:
+        super().__init__(app, **options)
+        self.skip_paths = skip_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.skip_paths:
+            await self.app(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def error_response(
@@ -114,11 +129,15 @@ def create_app(
         version="1.0.0",
         description="Stripe checkout, subscriptions and webhooks for AI Flirt Studio.",
         lifespan=lifespan,
+        # metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only
+        # look up unconfigured providers on every request
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.state.services = services
     app.state.verifier = TokenVerifier(secrets)
     app.add_middleware(
-        CORSMiddleware,
+        BrowserCORSMiddleware,
+        skip_paths=frozenset({webhooks.PATH}),
         allow_origins=cfg.api.cors_origins,
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse
 from pyworker.api.deps import Services
 from pyworker.db import ApiError
 
+PATH = "/api/webhook/stripe"
 router = APIRouter(tags=["webhooks"])
 log = logging.getLogger("pyworker.api.webhooks")
 
@@ -80,7 +81,7 @@ def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> 
 
 
 @router.post(
-    "/api/webhook/stripe",
+    PATH,
     response_model=WebhookOut,
     openapi_extra={
         "requestBody": {
