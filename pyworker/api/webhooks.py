@@ -12,21 +12,42 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
 import stripe
 from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from pyworker.api.deps import Services
 from pyworker.db import ApiError
 
+
+class RawRequestRoute(APIRoute):
+    """A route whose endpoint takes the Request and returns the Response itself.
+
+    The webhook reads, verifies and parses its raw body on its own, so it skips
+    FastAPI's dependency solving, body parsing and response validation (about
+    half the framework's time per delivery); OpenAPI documents it as usual.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        endpoint = self.endpoint
+
+        async def handler(request: Request) -> Response:
+            response: Response = await endpoint(request)
+            return response
+
+        return handler
+
+
 PATH = "/api/webhook/stripe"
-router = APIRouter(tags=["webhooks"])
+router = APIRouter(tags=["webhooks"], route_class=RawRequestRoute)
 log = logging.getLogger("pyworker.api.webhooks")
 
 WEBHOOK_EVENTS = Counter(
@@ -99,7 +120,7 @@ def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> 
     },
     responses={400: {"description": "Bad signature or payload"}, 500: {"description": "Retry"}},
 )
-async def stripe_webhook(request: Request) -> Any:
+async def stripe_webhook(request: Request) -> Response:
     """Receive a Stripe event (signed); 200 once applied or ignored, 500 so Stripe retries."""
     started = time.perf_counter()
     svc: Services = request.app.state.services
