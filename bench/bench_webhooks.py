@@ -229,6 +229,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_ticks() -> tuple[int, int]:
+    """(steal, total) clock ticks of all CPUs: time the hypervisor gave to other guests."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
 def cluster_cpu_seconds(data_dir: Path) -> float:
     """CPU time of the postmaster and every process it started (backends, WAL writer...)."""
     postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
@@ -317,7 +323,11 @@ def main() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(SEED_HISTORY, {"users": args.users, "events": args.history})
         superuser = pg.dsn(devstack.SUPERUSER, "bench")
+        # the one-time work of a new history (hint bits, visibility map, its WAL and
+        # dirty pages) is done and on disk before the first run
+        vacuum(superuser)
         preallocate_wal(superuser, megabytes=1536)
+        os.sync()
         env = {
             **os.environ,
             "DATABASE_URL": dsn,
@@ -347,8 +357,11 @@ def main() -> None:
                     vacuum(superuser)
                 pid = procs[0 if name == "api" else 1].pid
                 before = (cpu_seconds(pid), cluster_cpu_seconds(pg.data_dir))
+                ticks = machine_ticks()
                 result = drive(port, events, args.connections, args.seconds, args.threads)
                 after = (cpu_seconds(pid), cluster_cpu_seconds(pg.data_dir))
+                steal, total = (b - a for a, b in zip(ticks, machine_ticks(), strict=True))
+                result["steal_pct"] = round(100 * steal / max(total, 1), 1)
                 # CPU per answered request of the server and PostgreSQL (wrk's is in
                 # client_cpu_ms): where the time goes on a machine they share
                 for key, b, a in zip(("server", "postgres"), before, after, strict=True):
@@ -358,7 +371,8 @@ def main() -> None:
                     f"round {r + 1} {name:6} {result['per_second']:>8} ev/s "
                     f"p50 {result['p50_ms']} ms p99 {result['p99_ms']} ms; CPU ms/req: "
                     f"server {result['server_cpu_ms']} postgres {result['postgres_cpu_ms']} "
-                    f"wrk {result['client_cpu_ms']}; {result['status']}"
+                    f"wrk {result['client_cpu_ms']}; steal {result['steal_pct']} %; "
+                    f"{result['status']}"
                 )
 
         with psycopg.connect(dsn) as conn:
