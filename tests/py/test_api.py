@@ -376,6 +376,12 @@ def test_cors_allows_only_configured_origins(client: TestClient) -> None:
         headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
     )
     assert "access-control-allow-origin" not in other.headers
+    # Stripe calls the webhook server to server: no browser may, even from an allowed origin
+    webhook = client.options(
+        "/api/webhook/stripe",
+        headers={"Origin": origin, "Access-Control-Request-Method": "POST"},
+    )
+    assert "access-control-allow-origin" not in webhook.headers
 
 
 def test_committed_openapi_matches_the_app(client: TestClient) -> None:
