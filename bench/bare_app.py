@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-app = FastAPI()
+# the API's app-wide setting (pyworker.api.app): no OpenTelemetry lookups per request
+app = FastAPI(
+    telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
+)
 
 
 @app.post("/api/webhook/stripe")

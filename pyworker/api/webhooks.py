@@ -34,9 +34,14 @@ class RawRequestRoute(APIRoute):
     The webhook reads, verifies and parses its raw body on its own, so it skips
     FastAPI's dependency solving, body parsing and response validation (about
     half the framework's time per delivery); OpenAPI documents it as usual.
+    Dependencies would never run: the route refuses its own router's, and the
+    app includes the router without any.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        if self.dependant.dependencies or self.dependant.query_params:
+            # they would never run: a guard added on the router must not pass silently
+            raise TypeError(f"{self.path}: a RawRequestRoute endpoint takes only the Request")
         endpoint = self.endpoint
 
         async def handler(request: Request) -> Response:
