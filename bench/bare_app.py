@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-# the API's app-wide setting (pyworker.api.app): no OpenTelemetry lookups per request
-app = FastAPI(
-    telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False}
-)
+from pyworker.api.app import NO_TELEMETRY
+
+app = FastAPI(telemetry=NO_TELEMETRY)  # the API's app-wide setting
 
 
 @app.post("/api/webhook/stripe")

@@ -19,6 +19,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi.telemetry import TelemetryConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -40,6 +41,16 @@ HTTP_CODES = {
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",
+}
+
+
+# Metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only look up
+# unconfigured providers on every request.
+NO_TELEMETRY: TelemetryConfig = {
+    "tracing": False,
+    "metrics": False,
+    "logs": False,
+    "operation_spans": False,
 }
 
 
@@ -129,9 +140,7 @@ def create_app(
         version="1.0.0",
         description="Stripe checkout, subscriptions and webhooks for AI Flirt Studio.",
         lifespan=lifespan,
-        # metrics are Prometheus (/metrics); FastAPI's OpenTelemetry hooks would only
-        # look up unconfigured providers on every request
-        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
+        telemetry=NO_TELEMETRY,
     )
     app.state.services = services
     app.state.verifier = TokenVerifier(secrets)

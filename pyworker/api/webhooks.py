@@ -39,7 +39,15 @@ class RawRequestRoute(APIRoute):
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        if self.dependant.dependencies or self.dependant.query_params:
+        d = self.dependant
+        if (
+            d.dependencies
+            or d.path_params
+            or d.query_params
+            or d.header_params
+            or d.cookie_params
+            or d.body_params
+        ):
             # they would never run: a guard added on the router must not pass silently
             raise TypeError(f"{self.path}: a RawRequestRoute endpoint takes only the Request")
         endpoint = self.endpoint
