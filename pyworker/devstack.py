@@ -27,6 +27,7 @@ OWNER = "postgres"
 DEBIAN_PACKAGES = [
     "postgresql-15-cron",
     "postgresql-15-pgtap",
+    "postgresql-15-plpgsql-check",
     "libtap-parser-sourcehandler-pgtap-perl",
 ]
 
@@ -48,6 +49,8 @@ def missing_packages() -> list[str]:
         missing.append("postgresql-15-cron")
     if not (ext / "pgtap.control").exists():
         missing.append("postgresql-15-pgtap")
+    if not (ext / "plpgsql_check.control").exists():
+        missing.append("postgresql-15-plpgsql-check")
     if shutil.which("pg_prove") is None:
         missing.append("libtap-parser-sourcehandler-pgtap-perl")
     return missing
@@ -228,12 +231,14 @@ class Cluster:
             )
 
     def bootstrap_database(self, name: str, *, pgtap: bool = True) -> None:
-        """Give `name` what hosted Supabase provides: auth, storage, realtime, extensions."""
+        """Give `name` what hosted Supabase provides: auth, storage, realtime, extensions;
+        with `pgtap`, also the test tools (pgTAP, and plpgsql_check for `supabase db lint`)."""
         self._superuser_exec(name, (LOCAL_SQL / "database.sql").read_text())
         if name == self.cron_database:
             self._superuser_exec(name, (LOCAL_SQL / "cron.sql").read_text())
         if pgtap:
             self._superuser_exec(name, (LOCAL_SQL / "pgtap.sql").read_text())
+            self._superuser_exec(name, (LOCAL_SQL / "plpgsql_check.sql").read_text())
 
     def up(self, database: str) -> None:
         """Create (first time), start and bootstrap the cluster with one database."""

@@ -16,6 +16,9 @@ MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
 FUNCTIONS_DIR = ROOT / "supabase" / "functions_sql"
 _MIGRATION_NAME = re.compile(r"^(\d+)_(.+)\.sql$")
 _LOCK_KEY = 0x666C697274  # "flirt": one migrator at a time
+# The schemas whose functions, tables and grants the project declares (supabase_migrations
+# only records which migrations ran).
+PROJECT_SCHEMAS = ("public", "private")
 
 
 @dataclass(frozen=True)

@@ -73,8 +73,8 @@ as $$
 declare
   v_uid uuid := private.require_user_id();
   -- first page: a position after every row, so one index range scan serves every page
-  v_after_at timestamptz := 'infinity';
-  v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+  v_after_at timestamptz := 'infinity'::timestamptz;
+  v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid;
   v_items jsonb;
   v_more boolean;
   v_last_at timestamptz;
@@ -224,8 +224,8 @@ as $$
 declare
   v_uid uuid := private.require_user_id();
   -- first page: a position after every row, so one index range scan serves every page
-  v_after_at timestamptz := 'infinity';
-  v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff';
+  v_after_at timestamptz := 'infinity'::timestamptz;
+  v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid;
   v_items jsonb;
   v_more boolean;
   v_last_at timestamptz;

@@ -18,7 +18,6 @@ as $$
 declare
   v_level numeric;
   v_item jsonb;
-  i integer;
 begin
   if jsonb_typeof(result) is distinct from 'object' then
     return 'result';

@@ -42,21 +42,24 @@ $reset$$job$),
 $fn$;
 grant execute on function private.cron_jobs(integer) to service_role;
 
--- Schedule (or re-schedule) every flirt_* job; returns the job names.
+-- Schedule (or re-schedule) every flirt_* job where pg_cron is enabled; returns the job names.
 create or replace function private.schedule_jobs(reset_every_minutes integer) returns text[]
 language plpgsql
 set search_path = ''
 as $$
 declare
   v_job record;
-  v_names text[] := '{}';
+  v_names text[] := '{}'::text[];
 begin
   if not exists (select from pg_catalog.pg_extension where extname = 'pg_cron') then
     return v_names;
   end if;
   for v_job in select * from private.cron_jobs(reset_every_minutes) loop
-    -- cron.schedule(name, …) updates a job of the same name in place
-    perform cron.schedule(v_job.jobname, v_job.schedule, v_job.command);
+    -- cron.schedule(name, …) updates a job of the same name in place. Named at run time:
+    -- the cron schema exists only where pg_cron is enabled, and this function is created
+    -- (and checked by plpgsql_check) in every database.
+    execute format('select %I.schedule($1, $2, $3)', 'cron')
+      using v_job.jobname, v_job.schedule, v_job.command;
     v_names := v_names || v_job.jobname;
   end loop;
   return v_names;
