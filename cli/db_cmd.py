@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import psycopg
 import typer
 
-from cli.common import DbUrl, JsonOut, config, console, db_url, emit, errors_as_lines
+from cli.common import DbUrl, JsonOut, config, console, db_url, emit, errors_as_lines, fail
 from pyworker import migrate as migrations
 
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
@@ -13,21 +15,56 @@ config_app = typer.Typer(help="Configuration tables.", no_args_is_help=True)
 
 
 @db_app.command("migrate")
-def migrate(db: DbUrl = None, as_json: JsonOut = False) -> None:
-    """Apply pending migrations, every functions_sql file, then config sync."""
+def migrate(
+    db: DbUrl = None,
+    as_json: JsonOut = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="Change nothing: list pending migrations and the functions no functions_sql"
+            " file defines any more (exit 1 when there is any).",
+        ),
+    ] = False,
+) -> None:
+    """Apply pending migrations, enable pg_cron, apply every functions_sql file (dropping
+    the functions none defines), then config sync and the cron jobs."""
+    if check:
+        _check(db, as_json)
+        return
     cfg = config()
     with errors_as_lines():
         report = migrations.migrate(db_url(db), cfg)
     if as_json:
         emit(report.__dict__, True)
-        return
-    for name in report.applied:
-        console.print(f"applied {name}")
-    if not report.applied:
-        console.print("no pending migrations")
-    console.print(f"functions: {len(report.functions)} files applied")
-    console.print(f"config: {report.config}")
-    console.print(f"cron jobs: {', '.join(report.cron_jobs) or 'pg_cron not in this database'}")
+    else:
+        for name in report.applied:
+            console.print(f"applied {name}")
+        if not report.applied:
+            console.print("no pending migrations")
+        console.print(f"functions: {len(report.functions)} files applied")
+        for signature in report.dropped_functions:
+            console.print(f"dropped {signature} (no functions_sql file defines it)")
+        console.print(f"config: {report.config}")
+        console.print(f"cron jobs: {', '.join(report.cron_jobs) or 'none'}")
+    if report.cron_problem:
+        fail(report.cron_problem)
+
+
+def _check(db: str | None, as_json: bool) -> None:
+    with errors_as_lines():
+        report = migrations.check(db_url(db))
+    if as_json:
+        emit(report.__dict__, True)
+    else:
+        for name in report.pending:
+            console.print(f"pending {name}")
+        for signature in report.drop_functions:
+            console.print(f"drop {signature} (no functions_sql file defines it)")
+        if report.clean:
+            console.print("nothing to apply, no function to drop")
+    if not report.clean:
+        raise typer.Exit(1)
 
 
 @db_app.command("status")

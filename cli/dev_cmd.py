@@ -122,6 +122,8 @@ def up() -> None:
     console.print(
         f"migrations applied: {len(report.applied)}; cron jobs: {', '.join(report.cron_jobs)}"
     )
+    if report.cron_problem:
+        fail(report.cron_problem)
     for name in _start_services():
         console.print(f"started {name} (log: .local/{name}.log)")
     console.print(f"DATABASE_URL={database_url()}  (also written to .env)")

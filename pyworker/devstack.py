@@ -234,8 +234,7 @@ class Cluster:
         """Give `name` what hosted Supabase provides: auth, storage, realtime, extensions;
         with `pgtap`, also the test tools (pgTAP, and plpgsql_check for `supabase db lint`)."""
         self._superuser_exec(name, (LOCAL_SQL / "database.sql").read_text())
-        if name == self.cron_database:
-            self._superuser_exec(name, (LOCAL_SQL / "cron.sql").read_text())
+        self._superuser_exec(name, (LOCAL_SQL / "cron.sql").read_text())
         if pgtap:
             self._superuser_exec(name, (LOCAL_SQL / "pgtap.sql").read_text())
             self._superuser_exec(name, (LOCAL_SQL / "plpgsql_check.sql").read_text())

@@ -32,8 +32,45 @@ class Migration:
 class MigrateReport:
     applied: list[str] = field(default_factory=list)
     functions: list[str] = field(default_factory=list)
+    dropped_functions: list[str] = field(default_factory=list)
     config: dict[str, Any] = field(default_factory=dict)
     cron_jobs: list[str] = field(default_factory=list)
+    # why pg_cron could not be enabled (its jobs are then not scheduled); None when it is
+    cron_problem: str | None = None
+
+
+@dataclass
+class CheckReport:
+    """What `migrate` would do: migrations to apply, functions to drop."""
+
+    pending: list[str] = field(default_factory=list)
+    drop_functions: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.pending and not self.drop_functions
+
+
+# Functions in the project's schemas that the functions_sql files just applied did not
+# (re)define: `create or replace` rewrites a function's pg_proc row, so a row the files
+# touched carries the same transaction id (xmin) as a marker function created right
+# after them. Extension members, and functions another role owns, are not the project's.
+_UNDECLARED_FUNCTIONS = """
+select pg_catalog.quote_ident(n.nspname) || '.' || pg_catalog.quote_ident(p.proname)
+       || '(' || pg_catalog.oidvectortypes(p.proargtypes) || ')' as signature,
+       case p.prokind when 'a' then 'aggregate' when 'p' then 'procedure'
+            else 'function' end as kind
+  from pg_catalog.pg_proc p
+  join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+ where n.nspname = any(%s)
+   and p.proowner = (select r.oid from pg_catalog.pg_roles r where r.rolname = current_user)
+   and not p.xmin = (select m.xmin from pg_catalog.pg_proc m
+                      where m.oid = 'pg_temp.functions_applied_marker()'::regprocedure)
+   and not exists (select from pg_catalog.pg_depend d
+                    where d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid
+                      and d.deptype = 'e')
+ order by 1
+"""
 
 
 def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
@@ -90,31 +127,106 @@ def sync_config(conn: psycopg.Connection[Any], cfg: Config) -> tuple[dict[str, A
     return counts, list(jobs or [])
 
 
-def migrate(dsn: str, cfg: Config) -> MigrateReport:
-    """Apply pending migrations, then every functions_sql file, then config sync."""
+def _apply_migrations(conn: psycopg.Connection[Any], directory: Path) -> list[str]:
+    """Apply every migration not yet recorded, each in its own transaction."""
+    applied = []
+    done = applied_versions(conn)
+    for mig in migration_files(directory):
+        if mig.version in done:
+            continue
+        sql = mig.path.read_text()
+        with conn.transaction():
+            conn.execute(sql)
+            conn.execute(
+                "insert into supabase_migrations.schema_migrations"
+                " (version, statements, name) values (%s, %s, %s)",
+                [mig.version, [sql], mig.name],
+            )
+        applied.append(mig.path.name)
+    return applied
+
+
+def _apply_functions(
+    conn: psycopg.Connection[Any], directory: Path
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """Apply every functions_sql file (inside the caller's transaction); returns the files
+    and the project's functions (signature, kind) that no file defines."""
+    files = []
+    for path in sorted(directory.glob("*.sql")):
+        conn.execute(path.read_text())
+        files.append(path.name)
+    conn.execute(
+        "create or replace function pg_temp.functions_applied_marker() returns void"
+        " language sql as ''"
+    )
+    undeclared = conn.execute(_UNDECLARED_FUNCTIONS, [list(PROJECT_SCHEMAS)]).fetchall()
+    conn.execute("drop function pg_temp.functions_applied_marker()")
+    return files, [(row[0], row[1]) for row in undeclared]
+
+
+def enable_pg_cron(conn: psycopg.Connection[Any]) -> str | None:
+    """Create pg_cron unless it is there; None when enabled, else why it cannot be."""
+    found = conn.execute("select 1 from pg_catalog.pg_extension where extname = 'pg_cron'")
+    if found.fetchone():
+        return None
+    try:
+        with conn.transaction():
+            # as Supabase documents it; hosted Supabase lets postgres create it
+            conn.execute("create extension if not exists pg_cron with schema pg_catalog")
+    except psycopg.Error as exc:
+        reason = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
+        database = _first(conn.execute("select current_database()").fetchone())
+        return (
+            f'pg_cron could not be enabled in database "{database}", so its jobs are not'
+            f" scheduled: {reason}"
+        )
+    return None
+
+
+def migrate(
+    dsn: str,
+    cfg: Config,
+    *,
+    migrations_dir: Path = MIGRATIONS_DIR,
+    functions_dir: Path = FUNCTIONS_DIR,
+) -> MigrateReport:
+    """Apply pending migrations, enable pg_cron, apply every functions_sql file and drop
+    the project's functions that none defines, then sync the config (and cron jobs)."""
     report = MigrateReport()
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", [_LOCK_KEY])
         try:
             _ensure_history(conn)
-            done = applied_versions(conn)
-            for mig in migration_files():
-                if mig.version in done:
-                    continue
-                sql = mig.path.read_text()
-                with conn.transaction():
-                    conn.execute(sql)
-                    conn.execute(
-                        "insert into supabase_migrations.schema_migrations"
-                        " (version, statements, name) values (%s, %s, %s)",
-                        [mig.version, [sql], mig.name],
-                    )
-                report.applied.append(mig.path.name)
+            report.applied = _apply_migrations(conn, migrations_dir)
+            report.cron_problem = enable_pg_cron(conn)
             with conn.transaction():
-                for path in sorted(FUNCTIONS_DIR.glob("*.sql")):
-                    conn.execute(path.read_text())
-                    report.functions.append(path.name)
+                report.functions, undeclared = _apply_functions(conn, functions_dir)
+                for signature, kind in undeclared:
+                    # no cascade: a policy, trigger or default still using it stops the migrate
+                    conn.execute(f"drop {kind} {signature}")
+                    report.dropped_functions.append(signature)
             report.config, report.cron_jobs = sync_config(conn, cfg)
+        finally:
+            conn.execute("select pg_advisory_unlock(%s)", [_LOCK_KEY])
+    return report
+
+
+def check(
+    dsn: str, *, migrations_dir: Path = MIGRATIONS_DIR, functions_dir: Path = FUNCTIONS_DIR
+) -> CheckReport:
+    """What `migrate` would apply and drop, found by doing it in a transaction rolled back."""
+    report = CheckReport()
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("select pg_advisory_lock(%s)", [_LOCK_KEY])
+        try:
+            with conn.transaction(force_rollback=True):
+                _ensure_history(conn)
+                report.pending = _apply_migrations(conn, migrations_dir)
+                # a savepoint: the functions get a transaction id of their own, apart from
+                # what the pending migrations created
+                with conn.transaction():
+                    _, undeclared = _apply_functions(conn, functions_dir)
+                report.drop_functions = [signature for signature, _ in undeclared]
         finally:
             conn.execute("select pg_advisory_unlock(%s)", [_LOCK_KEY])
     return report

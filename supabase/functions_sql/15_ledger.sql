@@ -1,6 +1,31 @@
 -- Ledger invariant: for every user, the ledger sums equal the buckets and the
 -- newest row's balance_after equals credits_remaining.
 
+-- Trigger on credits_transactions (first created by a migration): the ledger is append-only.
+-- The one update allowed is the anonymisation done by `on delete set null` when an account
+-- is deleted.
+create or replace function private.guard_ledger_append_only() returns trigger
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if tg_op = 'UPDATE'
+     and old.user_id is not null and new.user_id is null
+     and (old.id, old.daily_delta, old.purchased_delta, old.kind, old.balance_after,
+          old.reference, old.idempotency_key, old.metadata, old.created_at)
+         is not distinct from
+         (new.id, new.daily_delta, new.purchased_delta, new.kind, new.balance_after,
+          new.reference, new.idempotency_key, new.metadata, new.created_at) then
+    return new;
+  end if;
+  raise exception using
+    errcode = '42501',
+    message = 'ledger_append_only',
+    hint = 'credits_transactions rows are never changed or deleted.';
+end
+$$;
+-- no grant: only its trigger calls it
+
 -- The ledger invariant for the page_size users after after_id (by id), so `reconcile` can
 -- show progress; last_user_id ends the page.
 create or replace function private.ledger_mismatches_page(after_id uuid, page_size integer)

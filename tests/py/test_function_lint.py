@@ -66,4 +66,3 @@ def test_lint_reports_a_broken_function(db: TestDatabase) -> None:
     findings = lint_findings(db)
     assert any(f.startswith("private.lint_probe() line") and "no_such_table" in f for f in findings)
     db.execute("drop function private.lint_probe()")
-
