@@ -8,7 +8,10 @@ import psycopg
 import typer
 
 from cli.common import DbUrl, JsonOut, config, console, db_url, emit, errors_as_lines, fail
+from pyworker import devstack
 from pyworker import migrate as migrations
+from pyworker import schema as schema_file
+from pyworker.settings import ROOT
 
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
 config_app = typer.Typer(help="Configuration tables.", no_args_is_help=True)
@@ -65,6 +68,34 @@ def _check(db: str | None, as_json: bool) -> None:
             console.print("nothing to apply, no function to drop")
     if not report.clean:
         raise typer.Exit(1)
+
+
+@db_app.command("schema")
+def schema(
+    write: Annotated[
+        bool, typer.Option("--write", help="Write supabase/schema.sql instead of printing.")
+    ] = False,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Exit 1 when supabase/schema.sql is not the current schema."),
+    ] = False,
+) -> None:
+    """The schema of the project's schemas after a fresh migrate (on a throwaway local cluster)."""
+    cfg = config()
+    try:
+        text = schema_file.current_schema(cfg)
+    except (devstack.StackError, RuntimeError, psycopg.Error) as exc:
+        fail(str(exc).strip().splitlines()[0])
+    path = schema_file.SCHEMA_FILE
+    if check:
+        if not path.exists() or path.read_text() != text:
+            fail(f"{path.relative_to(ROOT)} is stale: run `{schema_file.WRITE_COMMAND}`")
+        console.print(f"{path.relative_to(ROOT)} is current")
+    elif write:
+        path.write_text(text)
+        console.print(f"wrote {path.relative_to(ROOT)}")
+    else:
+        typer.echo(text, nl=False)
 
 
 @db_app.command("status")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from typing import Annotated
+
 import typer
 
 from cli.analyses_cmd import analyses_app
@@ -19,6 +22,26 @@ from cli.worker_cmd import worker_app
 app = typer.Typer(
     help="AI Flirt Studio admin CLI.", no_args_is_help=True, pretty_exceptions_enable=False
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"flirt-admin {version('flirt-studio-backend')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """AI Flirt Studio admin CLI."""
+
+
 app.add_typer(db_app, name="db")
 app.add_typer(config_app, name="config")
 app.add_typer(dev_app, name="dev")
