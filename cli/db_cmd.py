@@ -87,13 +87,14 @@ def schema(
     except (devstack.StackError, RuntimeError, psycopg.Error) as exc:
         fail(str(exc).strip().splitlines()[0])
     path = schema_file.SCHEMA_FILE
+    name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
     if check:
         if not path.exists() or path.read_text() != text:
-            fail(f"{path.relative_to(ROOT)} is stale: run `{schema_file.WRITE_COMMAND}`")
-        console.print(f"{path.relative_to(ROOT)} is current")
+            fail(f"{name} is stale: run `{schema_file.WRITE_COMMAND}`")
+        console.print(f"{name} is current")
     elif write:
         path.write_text(text)
-        console.print(f"wrote {path.relative_to(ROOT)}")
+        console.print(f"wrote {name}")
     else:
         typer.echo(text, nl=False)
 

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from pyworker import devstack
+from pyworker import schema as schema_module
 from pyworker.migrate import PROJECT_SCHEMAS, migrate
 from pyworker.providers.base import AnalysisRequest
 from pyworker.providers.mock import mock_result
@@ -67,6 +68,20 @@ def test_schema_sql_shows_every_table_and_grant(db: TestDatabase) -> None:
     )
     assert tables and all(f"CREATE TABLE {t['name']} (" in text for t in tables)
     assert "GRANT ALL ON FUNCTION public.perform_action(" in text
+
+
+def test_schema_command_says_which_command_regenerates_a_stale_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stale = tmp_path / "schema.sql"
+    stale.write_text(SCHEMA_FILE.read_text().replace("CREATE TABLE public.users", "CREATE TABLE x"))
+    monkeypatch.setattr(schema_module, "SCHEMA_FILE", stale)
+    result = CliRunner().invoke(app, ["db", "schema", "--check"])
+    assert result.exit_code == 1, result.output
+    assert f"is stale: run `{WRITE_COMMAND}`" in " ".join(result.stderr.split())
+    written = CliRunner().invoke(app, ["db", "schema", "--write"])
+    assert written.exit_code == 0, written.output
+    assert stale.read_text() == SCHEMA_FILE.read_text()
 
 
 def test_version_option_prints_the_package_version() -> None:
