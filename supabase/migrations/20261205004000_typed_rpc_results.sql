@@ -18,6 +18,9 @@
 set local lock_timeout = '5s';
 set local statement_timeout = '60s';
 
+-- squawk-ignore-file ban-drop-function
+-- The same names, parameters and field names; the four `returns table` RPCs now answer
+-- an array of one row (supabase-js: `.single()`).
 drop function if exists public.get_credits();
 drop function if exists private.get_credits();
 drop function if exists public.perform_action(text, jsonb, text);
