@@ -517,31 +517,22 @@ end
 $$;
 grant execute on function private.purge_expired_inputs() to service_role;
 
--- Everything stored about one account: the row, ledger, analyses, saved replies, payments.
-create or replace function private.export_user_data(user_id uuid) returns jsonb
+-- Everything stored about one account: the row, ledger, analyses, saved replies, payments
+-- (null when there is no such account).
+create or replace function private.export_user_data(user_id uuid) returns public.data_export
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  select jsonb_build_object(
-    'exported_at', pg_catalog.now(),
-    'account', to_jsonb(u),
-    'credits_transactions', coalesce((
-      select jsonb_agg(to_jsonb(t) order by t.id) from public.credits_transactions t
-       where t.user_id = u.id), '[]'),
-    'analyses', coalesce((
-      select jsonb_agg(to_jsonb(a) order by a.created_at, a.id) from public.analyses a
-       where a.user_id = u.id), '[]'),
-    'saved_replies', coalesce((
-      select jsonb_agg(to_jsonb(r) order by r.created_at, r.id) from public.saved_replies r
-       where r.user_id = u.id), '[]'),
-    'payments', coalesce((
-      select jsonb_agg(to_jsonb(p) order by p.id) from public.payments p
-       where p.user_id = u.id), '[]')
-  )
-  from public.users u
-  where u.id = export_user_data.user_id
+  select pg_catalog.now(), u,
+         array(select t from public.credits_transactions t where t.user_id = u.id order by t.id),
+         array(select a from public.analyses a where a.user_id = u.id order by a.created_at, a.id),
+         array(select r from public.saved_replies r
+                where r.user_id = u.id order by r.created_at, r.id),
+         array(select p from public.payments p where p.user_id = u.id order by p.id)
+    from public.users u
+   where u.id = export_user_data.user_id
 $$;
 grant execute on function private.export_user_data(uuid) to service_role;
 
@@ -559,16 +550,8 @@ begin
   if v_uid is null then
     perform private.raise_api_error(401, 'not_authenticated', '{}'::jsonb, 'Sign in first.');
   end if;
-  select pg_catalog.now(), u,
-         array(select t from public.credits_transactions t where t.user_id = u.id order by t.id),
-         array(select a from public.analyses a where a.user_id = u.id order by a.created_at, a.id),
-         array(select r from public.saved_replies r
-                where r.user_id = u.id order by r.created_at, r.id),
-         array(select p from public.payments p where p.user_id = u.id order by p.id)
-    into v_export
-    from public.users u
-   where u.id = v_uid;
-  if not found then
+  v_export := private.export_user_data(v_uid);
+  if v_export.account is null then
     perform private.raise_api_error(404, 'user_not_found', '{}'::jsonb,
       'This account no longer exists.');
   end if;

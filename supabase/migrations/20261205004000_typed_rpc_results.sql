@@ -43,6 +43,7 @@ drop function if exists public.admin_adjust_credits(uuid, integer, text);
 drop function if exists private.admin_adjust_credits(uuid, integer, text);
 drop function if exists public.export_my_data();
 drop function if exists private.export_my_data();
+drop function if exists private.export_user_data(uuid);
 
 -- ---------------------------------------------------------------------------
 -- Rows of the `returns table` RPCs (private: the public RPCs list their columns)
