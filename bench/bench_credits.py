@@ -10,7 +10,7 @@ measures, each against its anchor in the same run:
 
 (a) perform_action through the PostgREST call path (connect as `authenticator`;
     per transaction BEGIN, SET LOCAL ROLE authenticated, request.jwt.claims,
-    `select public.perform_action(...)`, COMMIT) for N users picked at random by
+    PostgREST's `select … from public.perform_action(...)`, COMMIT) for N users picked at random by
     C pgbench clients, against pgbench's built-in tpcb-like at scale 1 (100,000
     accounts) on the same cluster and database: one uncounted warm-up run of
     each, then rounds that alternate which side goes first. TPS (median of the
@@ -72,7 +72,9 @@ ACTION_SCRIPT = "\n".join(
         "BEGIN;",
         "SET LOCAL ROLE authenticated;",
         CLAIMS.replace("__SUB__", "'00000000-0000-4000-8000-' || lpad(to_hex(:uid), 12, '0')"),
-        f"SELECT public.perform_action('short_chat', '{CHAT}');",
+        # PostgREST's statement for an RPC answered with `.single()`
+        "SELECT coalesce(json_agg(t) -> 0, 'null') AS body"
+        f" FROM public.perform_action('short_chat', '{CHAT}') t;",
         "COMMIT;",
         "",
     ]
@@ -234,7 +236,7 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
         conn.execute(
             "create function bench.try_perform_action(action_type text, input jsonb) returns text"
             " language plpgsql set search_path = '' as $$ begin"
-            " return public.perform_action(action_type, input) ->> 'status';"
+            " return (select p.status from public.perform_action(action_type, input) p);"
             " exception when sqlstate 'PT402' then return 'insufficient_credits'; end $$"
         )
         conn.execute(

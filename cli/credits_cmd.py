@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from cli.common import DbUrl, JsonOut, console, emit, err_console, fail
 from cli.service import service_db, show_table
 from cli.users_cmd import UserId, parse_user_id
-from pyworker.db import call_json
+from pyworker.db import call_json, call_rpc
 
 credits_app = typer.Typer(help="Credit balances and the ledger.", no_args_is_help=True)
 
@@ -66,7 +66,7 @@ def adjust(
     if not reason.strip():
         fail("--reason is required: say why the balance changes")
     with service_db(db) as conn:
-        result = call_json(
+        result = call_rpc(
             conn, "public.admin_adjust_credits", user_id=user_id, delta=delta, reason=reason
         )
     emit(result, as_json, title="credits adjusted")

@@ -10,7 +10,7 @@ import typer
 
 from cli.common import DbUrl, JsonOut, emit, fail
 from cli.service import service_db, show_table
-from pyworker.db import call_json
+from pyworker.db import call_json, call_rpc
 
 FromDate = Annotated[
     str | None,
@@ -63,7 +63,7 @@ def metrics(
     with service_db(db) as conn:
         if refresh:
             call_json(conn, "private.refresh_admin_metrics", from_date=first, to_date=last)
-        report = call_json(conn, "public.admin_get_metrics", from_date=first, to_date=last)
+        report = call_rpc(conn, "public.admin_get_metrics", from_date=first, to_date=last)
     if as_json:
         emit(report, True)
         return

@@ -9,7 +9,7 @@ import typer
 
 from cli.common import DbUrl, JsonOut, console, emit, fail
 from cli.service import service_db, show_table
-from pyworker.db import call_json
+from pyworker.db import call_json, call_rpc
 
 users_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 
@@ -38,7 +38,7 @@ def list_users(
 ) -> None:
     """Accounts, newest first, filtered by tier and search text."""
     with service_db(db) as conn:
-        page = call_json(
+        page = call_rpc(
             conn,
             "public.admin_list_users",
             search=search,

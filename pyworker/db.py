@@ -62,21 +62,42 @@ def service_connection(dsn: str) -> Iterator[psycopg.Connection[Any]]:
         conn.close()
 
 
-def call_json(conn: psycopg.Connection[Any], function: str, **params: Any) -> Any:
-    """Call `function(name => value, …)` returning one JSON value; PTxxx becomes ApiError."""
+def _call(function: str, params: dict[str, Any], template: str) -> psycopg.sql.Composed:
     args = psycopg.sql.SQL(", ").join(
         psycopg.sql.SQL("{} => {}").format(psycopg.sql.Identifier(k), psycopg.sql.Placeholder(k))
         for k in params
     )
     schema, _, name = function.rpartition(".")
     ident = psycopg.sql.Identifier(schema, name) if schema else psycopg.sql.Identifier(name)
-    query = psycopg.sql.SQL("select {}({}) as value").format(ident, args)
+    return psycopg.sql.SQL(template).format(ident, args)
+
+
+def _execute(
+    conn: psycopg.Connection[Any], query: psycopg.sql.Composed, params: dict[str, Any]
+) -> list[Any]:
     values = {k: (Jsonb(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
     try:
-        row = conn.execute(query, values).fetchone()
+        return conn.execute(query, values).fetchall()
     except psycopg.Error as exc:
         mapped = api_error_from(exc)
         if mapped:
             raise mapped from exc
         raise
-    return None if row is None else row["value"]
+
+
+def call_json(conn: psycopg.Connection[Any], function: str, **params: Any) -> Any:
+    """Call `function(name => value, …)` returning one JSON value; PTxxx becomes ApiError."""
+    rows = _execute(conn, _call(function, params, "select {}({}) as value"), params)
+    return rows[0]["value"] if rows else None
+
+
+def call_rpc(conn: psycopg.Connection[Any], function: str, **params: Any) -> Any:
+    """Call an RPC that answers one row and return it as PostgREST renders it (with
+    `.single()` for a `returns table`): a composite or a row as a dict, a scalar as its
+    JSON value. PTxxx becomes ApiError."""
+    rows = _execute(
+        conn, _call(function, params, "select to_jsonb(r) as value from {}({}) r"), params
+    )
+    if len(rows) != 1:
+        raise ValueError(f"{function} answered {len(rows)} rows, not one")
+    return rows[0]["value"]

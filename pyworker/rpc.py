@@ -14,7 +14,7 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from pyworker.db import call_json
+from pyworker.db import call_rpc
 
 AUTHENTICATOR = "authenticator"
 
@@ -30,4 +30,4 @@ def user_rpc(conn: psycopg.Connection[Any], user_id: str, function: str, **param
     with conn.transaction():
         conn.execute("set local role authenticated")
         conn.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
-        return call_json(conn, f"public.{function}", **params)
+        return call_rpc(conn, f"public.{function}", **params)

@@ -29,3 +29,15 @@ if [[ ! -f $stamp ]]; then
   .venv/bin/pip install -q -e '.[dev]'
   touch "$stamp"
 fi
+
+# Node tools (package.json): the types generator and the TypeScript compiler for
+# examples/frontend. `npm ci` installs exactly what package-lock.json pins.
+if ! command -v npm >/dev/null; then
+  echo "npm not found: install Node.js 20 and npm" >&2
+  exit 1
+fi
+node_stamp=node_modules/.installed-$(sha256sum package-lock.json | cut -c1-16)
+if [[ ! -f $node_stamp ]]; then
+  npm ci --no-audit --no-fund --loglevel=error
+  touch "$node_stamp"
+fi

@@ -85,7 +85,7 @@ $$;
 grant execute on function private.reset_user_if_due(uuid, timestamptz) to service_role;
 
 -- The caller's balances, after applying a due daily reset.
-create or replace function private.get_credits() returns jsonb
+create or replace function private.get_credits() returns private.credit_balance
 language plpgsql
 security definer
 set search_path = ''
@@ -93,21 +93,16 @@ as $$
 declare
   v_uid uuid := private.require_user_id();
   v_day date := private.credit_day(now());
-  v_result jsonb;
+  v_result private.credit_balance;
 begin
   perform private.reset_user_if_due(v_uid, now());
-  select jsonb_build_object(
-           'credits_remaining', u.credits_remaining,
-           'daily_credits', u.daily_credits,
-           'purchased_credits', u.purchased_credits,
-           'daily_limit', t.daily_credits,
-           'tier', u.tier,
-           'next_reset_at', private.next_reset_at(greatest(u.daily_reset_on, v_day)),
-           'restricted', u.restricted_reason is not null)
+  select u.credits_remaining, u.daily_credits, u.purchased_credits, t.daily_credits, u.tier,
+         private.next_reset_at(greatest(u.daily_reset_on, v_day)),
+         u.restricted_reason is not null
     into v_result
     from public.users u join public.tiers t on t.id = u.tier
    where u.id = v_uid;
-  if v_result is null then
+  if not found then
     perform private.raise_api_error(401, 'not_authenticated', '{"reason":"no_account"}'::jsonb,
       'This account no longer exists. Sign in again.');
   end if;
@@ -116,13 +111,17 @@ end
 $$;
 grant execute on function private.get_credits() to authenticated;
 
--- Balances and allowance of the signed-in user (applies a due daily reset first).
-create or replace function public.get_credits() returns jsonb
+-- Balances and allowance of the signed-in user (applies a due daily reset first); one row.
+create or replace function public.get_credits()
+returns table (
+  credits_remaining integer, daily_credits integer, purchased_credits integer,
+  daily_limit integer, tier text, next_reset_at timestamptz, restricted boolean
+)
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.get_credits()
+  select * from private.get_credits()
 $$;
 grant execute on function public.get_credits() to authenticated;
 
@@ -239,7 +238,7 @@ grant execute on function private.validate_action_input(text, jsonb, integer, in
 -- Charge an action and queue its analysis, atomically (DESIGN §4, checks 1–7 in order).
 create or replace function private.perform_action(
   action_type text, input jsonb, idempotency_key text default null
-) returns jsonb
+) returns private.action_receipt
 language plpgsql
 security definer
 set search_path = ''
@@ -334,11 +333,8 @@ begin
           jsonb_build_object('analysis_id', v_prev.id),
           'This idempotency key was already used for a different request.');
       end if;
-      return jsonb_build_object(
-        'analysis_id', v_prev.id, 'status', v_prev.status, 'cost', v_prev.cost,
-        'credits_remaining', v_daily + r.purchased_credits,
-        'daily_credits', v_daily, 'purchased_credits', r.purchased_credits,
-        'replayed', true);
+      return row(v_prev.id, v_prev.status, v_prev.cost, v_daily + r.purchased_credits,
+                 v_daily, r.purchased_credits, true)::private.action_receipt;
     end if;
   end if;
 
@@ -409,25 +405,26 @@ begin
     perform pg_notify('analysis_queued', v_id::text);
   end if;
 
-  return jsonb_build_object(
-    'analysis_id', v_id, 'status', 'queued', 'cost', r.cost,
-    'credits_remaining', v_daily + r.purchased_credits - r.cost,
-    'daily_credits', v_daily - v_take_daily,
-    'purchased_credits', r.purchased_credits - v_take_purchased,
-    'replayed', false);
+  -- analysis_id, status, cost, credits_remaining, daily_credits, purchased_credits, replayed
+  return row(v_id, 'queued', r.cost, v_daily + r.purchased_credits - r.cost,
+             v_daily - v_take_daily, r.purchased_credits - v_take_purchased,
+             false)::private.action_receipt;
 end
 $$;
 grant execute on function private.perform_action(text, jsonb, text) to authenticated;
 
--- Spend credits on an analysis and queue it (see DESIGN §4 for checks and errors).
+-- Spend credits on an analysis and queue it (see DESIGN §4 for checks and errors); one row.
 create or replace function public.perform_action(
   action_type text, input jsonb, idempotency_key text default null
-) returns jsonb
+) returns table (
+  analysis_id uuid, status text, cost integer, credits_remaining integer,
+  daily_credits integer, purchased_credits integer, replayed boolean
+)
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.perform_action(action_type, input, idempotency_key)
+  select * from private.perform_action(action_type, input, idempotency_key)
 $$;
 grant execute on function public.perform_action(text, jsonb, text) to authenticated;
 

@@ -64,7 +64,8 @@ $$;
 grant execute on function private.check_page_size(integer) to authenticated, service_role;
 
 -- The caller's analyses, newest first: {items:[summary…], next_cursor}.
-create or replace function private.get_history(page_size integer, cursor text) returns jsonb
+create or replace function private.get_history(page_size integer, cursor text)
+returns public.history_page
 language plpgsql
 stable
 security definer
@@ -75,7 +76,7 @@ declare
   -- first page: a position after every row, so one index range scan serves every page
   v_after_at timestamptz := 'infinity'::timestamptz;
   v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid;
-  v_items jsonb;
+  v_items public.history_item[];
   v_more boolean;
   v_last_at timestamptz;
   v_last_id uuid;
@@ -95,10 +96,9 @@ begin
   ), numbered as (
     select p.*, row_number() over (order by p.created_at desc, p.id desc) as n from page p
   )
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'analysis_id', n.id, 'action_type', n.action_type, 'status', n.status,
-           'cost', n.cost, 'created_at', n.created_at, 'finished_at', n.finished_at)
-           order by n.n) filter (where n.n <= page_size), '[]'::jsonb),
+  select coalesce(array_agg(row(n.id, n.action_type, n.status, n.cost, n.created_at,
+                                n.finished_at)::public.history_item
+           order by n.n) filter (where n.n <= page_size), '{}'),
          count(*) > page_size,
          (array_agg(n.created_at order by n.n desc) filter (where n.n <= page_size))[1],
          (array_agg(n.id order by n.n desc) filter (where n.n <= page_size))[1]
@@ -106,17 +106,16 @@ begin
     from numbered n;
 
   if not v_more then
-    return jsonb_build_object('items', v_items, 'next_cursor', null);
+    return row(v_items, null)::public.history_page;
   end if;
-  return jsonb_build_object('items', v_items,
-    'next_cursor', private.encode_cursor('h', v_last_at, v_last_id));
+  return row(v_items, private.encode_cursor('h', v_last_at, v_last_id))::public.history_page;
 end
 $$;
 grant execute on function private.get_history(integer, text) to authenticated;
 
 -- The signed-in user's analyses, newest first, one page at a time.
 create or replace function public.get_history(page_size integer default 20, cursor text default null)
-returns jsonb
+returns public.history_page
 language sql
 security invoker
 set search_path = ''
@@ -126,7 +125,7 @@ $$;
 grant execute on function public.get_history(integer, text) to authenticated;
 
 -- One of the caller's analyses in full; PT404 analysis_not_found for any other id.
-create or replace function private.get_analysis(analysis_id uuid) returns jsonb
+create or replace function private.get_analysis(analysis_id uuid) returns public.analysis_detail
 language plpgsql
 stable
 security definer
@@ -134,17 +133,14 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := private.require_user_id();
-  v_result jsonb;
+  v_result public.analysis_detail;
 begin
-  select jsonb_build_object(
-           'analysis_id', a.id, 'action_type', a.action_type, 'status', a.status,
-           'cost', a.cost, 'input', a.input, 'result', a.result, 'error', a.error,
-           'model', a.model, 'usage', a.usage, 'created_at', a.created_at,
-           'started_at', a.started_at, 'finished_at', a.finished_at)
+  select a.id, a.action_type, a.status, a.cost, a.input, a.result, a.error, a.model, a.usage,
+         a.created_at, a.started_at, a.finished_at
     into v_result
     from public.analyses a
    where a.id = get_analysis.analysis_id and a.user_id = v_uid;
-  if v_result is null then
+  if not found then
     perform private.raise_api_error(404, 'analysis_not_found',
       jsonb_build_object('analysis_id', get_analysis.analysis_id),
       'This analysis does not exist.');
@@ -155,7 +151,7 @@ $$;
 grant execute on function private.get_analysis(uuid) to authenticated;
 
 -- One analysis of the signed-in user, with its input and result.
-create or replace function public.get_analysis(analysis_id uuid) returns jsonb
+create or replace function public.get_analysis(analysis_id uuid) returns public.analysis_detail
 language sql
 security invoker
 set search_path = ''
@@ -165,7 +161,8 @@ $$;
 grant execute on function public.get_analysis(uuid) to authenticated;
 
 -- Keep a reply from one of the caller's analyses; saving the same reply again returns the first row.
-create or replace function private.save_reply(analysis_id uuid, reply text) returns jsonb
+create or replace function private.save_reply(analysis_id uuid, reply text)
+returns public.saved_reply
 language plpgsql
 security definer
 set search_path = ''
@@ -198,14 +195,14 @@ begin
      where s.user_id = v_uid and s.analysis_id is not distinct from save_reply.analysis_id
        and md5(s.reply) = md5(save_reply.reply);
   end if;
-  return jsonb_build_object('id', v_row.id, 'analysis_id', v_row.analysis_id,
-                            'reply', v_row.reply, 'created_at', v_row.created_at);
+  return row(v_row.id, v_row.analysis_id, v_row.reply, v_row.created_at)::public.saved_reply;
 end
 $$;
 grant execute on function private.save_reply(uuid, text) to authenticated;
 
 -- Save a suggested reply (deduplicated per analysis and text); returns the saved row.
-create or replace function public.save_reply(analysis_id uuid, reply text) returns jsonb
+create or replace function public.save_reply(analysis_id uuid, reply text)
+returns public.saved_reply
 language sql
 security invoker
 set search_path = ''
@@ -215,7 +212,8 @@ $$;
 grant execute on function public.save_reply(uuid, text) to authenticated;
 
 -- The caller's saved replies, newest first: {items:[…], next_cursor}.
-create or replace function private.get_saved_replies(page_size integer, cursor text) returns jsonb
+create or replace function private.get_saved_replies(page_size integer, cursor text)
+returns public.saved_replies_page
 language plpgsql
 stable
 security definer
@@ -226,7 +224,7 @@ declare
   -- first page: a position after every row, so one index range scan serves every page
   v_after_at timestamptz := 'infinity'::timestamptz;
   v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid;
-  v_items jsonb;
+  v_items public.saved_reply[];
   v_more boolean;
   v_last_at timestamptz;
   v_last_id uuid;
@@ -246,9 +244,8 @@ begin
   ), numbered as (
     select p.*, row_number() over (order by p.created_at desc, p.id desc) as n from page p
   )
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'id', n.id, 'analysis_id', n.analysis_id, 'reply', n.reply, 'created_at', n.created_at)
-           order by n.n) filter (where n.n <= page_size), '[]'::jsonb),
+  select coalesce(array_agg(row(n.id, n.analysis_id, n.reply, n.created_at)::public.saved_reply
+           order by n.n) filter (where n.n <= page_size), '{}'),
          count(*) > page_size,
          (array_agg(n.created_at order by n.n desc) filter (where n.n <= page_size))[1],
          (array_agg(n.id order by n.n desc) filter (where n.n <= page_size))[1]
@@ -256,17 +253,16 @@ begin
     from numbered n;
 
   if not v_more then
-    return jsonb_build_object('items', v_items, 'next_cursor', null);
+    return row(v_items, null)::public.saved_replies_page;
   end if;
-  return jsonb_build_object('items', v_items,
-    'next_cursor', private.encode_cursor('s', v_last_at, v_last_id));
+  return row(v_items, private.encode_cursor('s', v_last_at, v_last_id))::public.saved_replies_page;
 end
 $$;
 grant execute on function private.get_saved_replies(integer, text) to authenticated;
 
 -- The signed-in user's saved replies, newest first, one page at a time.
 create or replace function public.get_saved_replies(page_size integer default 50, cursor text default null)
-returns jsonb
+returns public.saved_replies_page
 language sql
 security invoker
 set search_path = ''
@@ -276,7 +272,7 @@ $$;
 grant execute on function public.get_saved_replies(integer, text) to authenticated;
 
 -- Delete one of the caller's saved replies; PT404 reply_not_found for any other id.
-create or replace function private.delete_saved_reply(reply_id uuid) returns jsonb
+create or replace function private.delete_saved_reply(reply_id uuid) returns private.deleted_reply
 language plpgsql
 security definer
 set search_path = ''
@@ -290,17 +286,18 @@ begin
     perform private.raise_api_error(404, 'reply_not_found',
       jsonb_build_object('reply_id', delete_saved_reply.reply_id), 'This saved reply does not exist.');
   end if;
-  return jsonb_build_object('id', delete_saved_reply.reply_id, 'deleted', true);
+  return row(delete_saved_reply.reply_id, true)::private.deleted_reply;
 end
 $$;
 grant execute on function private.delete_saved_reply(uuid) to authenticated;
 
--- Delete a saved reply of the signed-in user.
-create or replace function public.delete_saved_reply(reply_id uuid) returns jsonb
+-- Delete a saved reply of the signed-in user; one row.
+create or replace function public.delete_saved_reply(reply_id uuid)
+returns table (id uuid, deleted boolean)
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.delete_saved_reply(reply_id)
+  select * from private.delete_saved_reply(reply_id)
 $$;
 grant execute on function public.delete_saved_reply(uuid) to authenticated;

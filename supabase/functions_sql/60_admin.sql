@@ -182,14 +182,16 @@ $$;
 grant execute on function private.refresh_admin_metrics(date, date) to service_role;
 
 -- Metrics for a UTC date range: days not yet computed after they ended are recomputed first.
-create or replace function private.admin_get_metrics(from_date date, to_date date) returns jsonb
+create or replace function private.admin_get_metrics(from_date date, to_date date)
+returns public.admin_metrics_report
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
   v_day date;
-  v_days jsonb;
+  v_days public.admin_metrics[];
+  v_totals public.admin_metrics_totals;
 begin
   perform private.require_admin();
   perform private.check_date_range(from_date, to_date);
@@ -207,45 +209,40 @@ begin
     perform private.refresh_admin_metrics(v_day, v_day);
   end loop;
 
-  select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]') into v_days
+  select coalesce(array_agg(m order by m.day), '{}') into v_days
     from public.admin_metrics m
    where m.day between from_date and to_date;
 
-  return jsonb_build_object(
-    'from_date', from_date,
-    'to_date', to_date,
-    'days', v_days,
-    'totals', (
-      select jsonb_build_object(
-        'signups', coalesce(sum(m.signups), 0),
-        'credits_spent', coalesce(sum(m.credits_spent), 0),
-        'credits_purchased', coalesce(sum(m.credits_purchased), 0),
-        'credits_granted', coalesce(sum(m.credits_granted), 0),
-        'purchases', coalesce(sum(m.purchases), 0),
-        'failed_analyses', coalesce(sum(m.failed_analyses), 0),
-        'ai_prompt_tokens', coalesce(sum(m.ai_prompt_tokens), 0),
-        'ai_completion_tokens', coalesce(sum(m.ai_completion_tokens), 0),
-        'actions_by_type', coalesce((
+  select coalesce(sum(m.signups), 0)::bigint,
+         coalesce(sum(m.credits_spent), 0)::bigint,
+         coalesce(sum(m.credits_purchased), 0)::bigint,
+         coalesce(sum(m.credits_granted), 0)::bigint,
+         coalesce(sum(m.purchases), 0)::bigint,
+         coalesce(sum(m.failed_analyses), 0)::bigint,
+         coalesce(sum(m.ai_prompt_tokens), 0)::bigint,
+         coalesce(sum(m.ai_completion_tokens), 0)::bigint,
+         coalesce((
           select jsonb_object_agg(k, n order by k) from (
             select e.key as k, sum(e.value::bigint) as n
               from public.admin_metrics m2, jsonb_each_text(m2.actions_by_type) e
              where m2.day between from_date and to_date group by 1) t), '{}'),
-        'revenue_cents', coalesce((
+         coalesce((
           select jsonb_object_agg(k, n order by k) from (
             select e.key as k, sum(e.value::bigint) as n
               from public.admin_metrics m2, jsonb_each_text(m2.revenue_cents) e
              where m2.day between from_date and to_date group by 1) t), '{}')
-      )
-      from public.admin_metrics m
-     where m.day between from_date and to_date
-    )
-  );
+    into v_totals
+    from public.admin_metrics m
+   where m.day between from_date and to_date;
+
+  return row(from_date, to_date, v_days, v_totals)::public.admin_metrics_report;
 end
 $$;
 grant execute on function private.admin_get_metrics(date, date) to authenticated, service_role;
 
 -- Daily metrics between two UTC dates (admins and service role only).
-create or replace function public.admin_get_metrics(from_date date, to_date date) returns jsonb
+create or replace function public.admin_get_metrics(from_date date, to_date date)
+returns public.admin_metrics_report
 language sql
 security invoker
 set search_path = ''
@@ -263,7 +260,7 @@ grant execute on function public.admin_get_metrics(date, date) to authenticated,
 create or replace function private.admin_list_users(
   search text default null, tier text default null,
   page_size integer default 50, page_offset integer default 0
-) returns jsonb
+) returns public.admin_users_page
 language plpgsql
 stable
 security definer
@@ -271,7 +268,7 @@ set search_path = ''
 as $$
 declare
   v_pattern text;
-  v_result jsonb;
+  v_result public.admin_users_page;
 begin
   perform private.require_admin();
   if page_size is null or page_size not between 1 and 100 then
@@ -297,20 +294,16 @@ begin
      order by m.created_at desc, m.id desc
      limit admin_list_users.page_size offset admin_list_users.page_offset
   )
-  select jsonb_build_object(
-    'items', coalesce((
-      select jsonb_agg(jsonb_build_object(
-               'id', p.id, 'email', p.email, 'tier', p.tier, 'role', p.role,
-               'daily_credits', p.daily_credits, 'purchased_credits', p.purchased_credits,
-               'credits_remaining', p.credits_remaining,
-               'subscription_status', p.subscription_status,
-               'restricted_reason', p.restricted_reason, 'created_at', p.created_at)
-             order by p.created_at desc, p.id desc)
-        from page p), '[]'),
-    'total', (select count(*) from matching),
-    'page_size', admin_list_users.page_size,
-    'page_offset', admin_list_users.page_offset
-  ) into v_result;
+  select coalesce((
+           select array_agg(row(p.id, p.email, p.tier, p.role, p.daily_credits,
+                                p.purchased_credits, p.credits_remaining, p.subscription_status,
+                                p.restricted_reason, p.created_at)::public.admin_user
+                            order by p.created_at desc, p.id desc)
+             from page p), '{}'),
+         (select count(*) from matching),
+         admin_list_users.page_size,
+         admin_list_users.page_offset
+    into v_result;
   return v_result;
 end
 $$;
@@ -321,7 +314,7 @@ grant execute on function private.admin_list_users(text, text, integer, integer)
 create or replace function public.admin_list_users(
   search text default null, tier text default null,
   page_size integer default 50, page_offset integer default 0
-) returns jsonb
+) returns public.admin_users_page
 language sql
 security invoker
 set search_path = ''
@@ -349,7 +342,7 @@ grant execute on function private.admin_actor() to authenticated, service_role;
 
 -- Move a user's purchased bucket by delta with one admin_adjust ledger row; never below zero.
 create or replace function private.admin_adjust_credits(user_id uuid, delta integer, reason text)
-returns jsonb
+returns private.credit_adjustment
 language plpgsql
 security definer
 set search_path = ''
@@ -385,23 +378,25 @@ begin
   v_tx := private.move_credits(v_user.id, 0, delta, 'admin_adjust', 'admin', null,
     jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()));
 
-  return jsonb_build_object(
-    'user_id', v_user.id, 'delta', delta, 'transaction_id', v_tx.id,
-    'daily_credits', v_user.daily_credits, 'purchased_credits', v_user.purchased_credits + delta,
-    'credits_remaining', v_tx.balance_after);
+  -- user_id, delta, transaction_id, daily_credits, purchased_credits, credits_remaining
+  return row(v_user.id, delta, v_tx.id, v_user.daily_credits, v_user.purchased_credits + delta,
+             v_tx.balance_after)::private.credit_adjustment;
 end
 $$;
 grant execute on function private.admin_adjust_credits(uuid, integer, text)
   to authenticated, service_role;
 
--- Add (or take back) purchased credits with a reason (admins and service role only).
+-- Add (or take back) purchased credits with a reason (admins and service role only); one row.
 create or replace function public.admin_adjust_credits(user_id uuid, delta integer, reason text)
-returns jsonb
+returns table (
+  user_id uuid, delta integer, transaction_id bigint, daily_credits integer,
+  purchased_credits integer, credits_remaining integer
+)
 language sql
 security invoker
 set search_path = ''
 as $$
-  select private.admin_adjust_credits(user_id, delta, reason)
+  select * from private.admin_adjust_credits(user_id, delta, reason)
 $$;
 revoke all on function public.admin_adjust_credits(uuid, integer, text) from public, anon;
 grant execute on function public.admin_adjust_credits(uuid, integer, text)
@@ -522,36 +517,27 @@ end
 $$;
 grant execute on function private.purge_expired_inputs() to service_role;
 
--- Everything stored about one account: the row, ledger, analyses, saved replies, payments.
-create or replace function private.export_user_data(user_id uuid) returns jsonb
+-- Everything stored about one account: the row, ledger, analyses, saved replies, payments
+-- (null when there is no such account).
+create or replace function private.export_user_data(user_id uuid) returns public.data_export
 language sql
 stable
 security definer
 set search_path = ''
 as $$
-  select jsonb_build_object(
-    'exported_at', pg_catalog.now(),
-    'account', to_jsonb(u),
-    'credits_transactions', coalesce((
-      select jsonb_agg(to_jsonb(t) order by t.id) from public.credits_transactions t
-       where t.user_id = u.id), '[]'),
-    'analyses', coalesce((
-      select jsonb_agg(to_jsonb(a) order by a.created_at, a.id) from public.analyses a
-       where a.user_id = u.id), '[]'),
-    'saved_replies', coalesce((
-      select jsonb_agg(to_jsonb(r) order by r.created_at, r.id) from public.saved_replies r
-       where r.user_id = u.id), '[]'),
-    'payments', coalesce((
-      select jsonb_agg(to_jsonb(p) order by p.id) from public.payments p
-       where p.user_id = u.id), '[]')
-  )
-  from public.users u
-  where u.id = export_user_data.user_id
+  select pg_catalog.now(), u,
+         array(select t from public.credits_transactions t where t.user_id = u.id order by t.id),
+         array(select a from public.analyses a where a.user_id = u.id order by a.created_at, a.id),
+         array(select r from public.saved_replies r
+                where r.user_id = u.id order by r.created_at, r.id),
+         array(select p from public.payments p where p.user_id = u.id order by p.id)
+    from public.users u
+   where u.id = export_user_data.user_id
 $$;
 grant execute on function private.export_user_data(uuid) to service_role;
 
 -- The caller's own data export; PT401 without a signed-in user.
-create or replace function private.export_my_data() returns jsonb
+create or replace function private.export_my_data() returns public.data_export
 language plpgsql
 stable
 security definer
@@ -559,13 +545,13 @@ set search_path = ''
 as $$
 declare
   v_uid uuid := auth.uid();
-  v_export jsonb;
+  v_export public.data_export;
 begin
   if v_uid is null then
     perform private.raise_api_error(401, 'not_authenticated', '{}'::jsonb, 'Sign in first.');
   end if;
   v_export := private.export_user_data(v_uid);
-  if v_export is null then
+  if v_export.account is null then
     perform private.raise_api_error(404, 'user_not_found', '{}'::jsonb,
       'This account no longer exists.');
   end if;
@@ -574,8 +560,8 @@ end
 $$;
 grant execute on function private.export_my_data() to authenticated;
 
--- Everything the signed-in user owns, as one JSON document.
-create or replace function public.export_my_data() returns jsonb
+-- Everything the signed-in user owns: the account row and its ledger, analyses, replies, payments.
+create or replace function public.export_my_data() returns public.data_export
 language sql
 security invoker
 set search_path = ''

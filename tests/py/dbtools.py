@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from pyworker.db import ApiError, call_json
+from pyworker.db import ApiError, call_rpc
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ def rpc(
 ) -> Any:
     """Call public.<function> as `user_id` (None: authenticated without sub)."""
     with as_user(conn, user_id):
-        return call_json(conn, f"public.{function}", **params)
+        return call_rpc(conn, f"public.{function}", **params)
 
 
 def rpc_error(

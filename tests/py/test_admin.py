@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pyworker.db import ApiError, call_json, connect
+from pyworker.db import ApiError, call_json, call_rpc, connect
 from tests.py.dbtools import TestDatabase, as_role, as_user, balances, rpc, rpc_error
 
 CHAT = {"chat": "Them: are you free friday?\nMe: maybe :)"}
@@ -23,13 +23,13 @@ def make_admin(db: TestDatabase, user: uuid.UUID) -> None:
 def service(db: TestDatabase, function: str, **params: Any) -> Any:
     """Call a function as the Python services do: DATABASE_URL, then `set role service_role`."""
     with connect(db.owner_dsn, role="service_role", autocommit=True) as conn:
-        return call_json(conn, function, **params)
+        return call_rpc(conn, function, **params)
 
 
 def call_as(conn: Any, caller: uuid.UUID | None, function: str, params: dict[str, Any]) -> Any:
     """An RPC as PostgREST runs it, with parameters that may include `user_id`."""
     with as_user(conn, caller):
-        return call_json(conn, f"public.{function}", **params)
+        return call_rpc(conn, f"public.{function}", **params)
 
 
 def error_as(
@@ -137,7 +137,7 @@ def test_admin_user_lists_and_searches_accounts_through_postgrest(db: TestDataba
 def test_service_role_key_through_postgrest_may_use_admin_rpcs(db: TestDatabase) -> None:
     db.create_user()
     with db.api_connect() as conn, as_role(conn, "service_role", {"role": "service_role"}):
-        page = call_json(conn, "public.admin_list_users")
+        page = call_rpc(conn, "public.admin_list_users")
     assert page["total"] == 1
 
 

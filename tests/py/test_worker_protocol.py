@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from pyworker.db import ApiError, call_json
+from pyworker.db import ApiError, call_json, call_rpc
 from pyworker.providers.base import AnalysisRequest
 from pyworker.providers.mock import mock_result
 from tests.py.dbtools import (
@@ -431,7 +431,7 @@ def test_a_new_analysis_wakes_the_workers_when_the_queue_was_drained(db: TestDat
 
 def queue_uncommitted(api: psycopg.Connection[Any]) -> str:
     """perform_action inside the caller's open transaction (as_user): queued, not committed."""
-    out = call_json(api, "public.perform_action", action_type="short_chat", input={"chat": "hey"})
+    out = call_rpc(api, "public.perform_action", action_type="short_chat", input={"chat": "hey"})
     return str(out["analysis_id"])
 
 

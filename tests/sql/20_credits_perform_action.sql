@@ -3,7 +3,7 @@
 begin;
 select plan(41);
 
--- Call `stmt` (one jsonb value) as role authenticated with a JWT for `sub` (null: no sub).
+-- Call `stmt` (one row or value, rendered as JSON) as role authenticated with a JWT for `sub` (null: no sub).
 create function pg_temp.rpc_as(sub uuid, stmt text) returns jsonb
 language plpgsql as $$
 declare
@@ -12,7 +12,7 @@ begin
   perform set_config('request.jwt.claims',
     jsonb_strip_nulls(jsonb_build_object('role', 'authenticated', 'sub', sub))::text, true);
   set local role authenticated;
-  execute stmt into v_result;
+  execute format('select to_jsonb((%s))', stmt) into v_result;  -- a row or composite as PostgREST renders it
   reset role;
   return v_result;
 end

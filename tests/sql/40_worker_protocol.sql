@@ -36,7 +36,7 @@ select set_config('request.jwt.claims',
 select throws_ok($$ select * from private.claim_analyses('me', 1, 60) $$, '42501', null,
   'a signed-in user cannot claim analyses');
 create temp table queued on commit drop as
-  select (public.perform_action('short_chat', '{"chat":"hey"}'::jsonb) ->> 'analysis_id')::uuid as id;
+  select p.analysis_id as id from public.perform_action('short_chat', '{"chat":"hey"}'::jsonb) p;
 grant select on queued to service_role;
 reset role;
 
@@ -65,7 +65,7 @@ reset role;
 -- A second analysis fails for good: it is refunded once, and only once.
 set local role authenticated;
 create temp table failing on commit drop as
-  select (public.perform_action('short_chat', '{"chat":"again"}'::jsonb) ->> 'analysis_id')::uuid as id;
+  select p.analysis_id as id from public.perform_action('short_chat', '{"chat":"again"}'::jsonb) p;
 grant select on failing to service_role;
 reset role;
 set local role service_role;

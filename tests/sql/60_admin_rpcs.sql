@@ -3,7 +3,7 @@
 begin;
 select plan(17);
 
--- Call `stmt` (one jsonb value) as `role_name` with a JWT for `sub` (null: no sub).
+-- Call `stmt` (one row or value, rendered as JSON) as `role_name` with a JWT for `sub` (null: no sub).
 create function pg_temp.call_as(role_name text, sub uuid, stmt text) returns jsonb
 language plpgsql as $$
 declare
@@ -12,7 +12,7 @@ begin
   perform set_config('request.jwt.claims',
     jsonb_strip_nulls(jsonb_build_object('role', role_name, 'sub', sub))::text, true);
   execute format('set local role %I', role_name);
-  execute stmt into v_result;
+  execute format('select to_jsonb((%s))', stmt) into v_result;  -- a row or composite as PostgREST renders it
   reset role;
   perform set_config('request.jwt.claims', '', true);
   return v_result;
