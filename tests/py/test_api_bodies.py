@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -62,8 +63,6 @@ def test_oversized_user_body_is_413_before_authentication(
 def test_user_body_within_the_limit_reaches_the_route(
     client: TestClient, fake_stripe: FakeStripe
 ) -> None:
-    import uuid
-
     body = b'{"pack_id": "nope"}' + b" " * (CFG.api.max_body_bytes - 19)
     assert len(body) == CFG.api.max_body_bytes
     response = client.post(

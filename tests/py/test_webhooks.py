@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
+from cli.main import app
 from pyworker.settings import load_config
-from tests.py.dbtools import TestDatabase, balances, rpc_error
+from tests.py.dbtools import TestDatabase, balances, rpc, rpc_error
 from tests.py.fakes import stripe_events as ev
 from tests.py.fakes.billing_env import (  # noqa: F401
     WEBHOOK_SECRET,
@@ -529,10 +532,6 @@ def test_checkout_session_whose_line_items_cannot_be_read_fails_for_a_retry(
 def test_rejected_payments_are_listed_by_webhooks_list_and_doctor(
     db: TestDatabase, client: TestClient
 ) -> None:
-    from typer.testing import CliRunner
-
-    from cli.main import app
-
     user = db.create_user()
     underpaid = ev.payment_intent(str(user), "large", 1, currency="jpy")
     evt = ev.event("payment_intent.succeeded", underpaid)
@@ -677,3 +676,43 @@ def test_refunded_subscription_charge_is_recorded_without_clawback(
     assert row == {"user_id": user, "amount_cents": 999, "amount_refunded_cents": 999}
     assert balances(db, user) == before
     assert ledger(db, user, "refund_clawback") == []
+
+
+def test_refund_of_a_rejected_pack_payment_is_acknowledged(
+    db: TestDatabase, client: TestClient
+) -> None:
+    user = db.create_user()
+    before = balances(db, user)
+    intent = ev.payment_intent(str(user), "large", 1, currency="jpy")
+    deliver(client, ev.event("payment_intent.succeeded", intent))
+    # the support team refunds the 1 JPY: nothing was granted, nothing to wait for
+    refund = ev.event("charge.refunded", ev.charge(intent["id"], 1, 1, dict(intent["metadata"])))
+    response = deliver(client, refund)
+    assert response.status_code == 200 and response.json()["status"] == "processed"
+    assert balances(db, user) == before
+    assert ledger(db, user, "purchase") == ledger(db, user, "refund_clawback") == []
+
+
+def test_slow_charge_lookup_does_not_delay_the_users_perform_action(
+    db: TestDatabase, client: TestClient, fake_stripe: FakeStripe
+) -> None:
+    user = db.create_user()
+    customer = _customer_of(client, db, user)
+    charge = fake_stripe.add_charge(customer, None)
+    fake_stripe.delays["charges.retrieve"] = 4.0
+    dispute = ev.dispute(None, 999, charge_id=charge["id"])
+    with ThreadPoolExecutor(1) as pool, db.api_connect() as conn:
+        delivering = pool.submit(deliver, client, ev.event("charge.dispute.created", dispute))
+        deadline = time.monotonic() + 10
+        while not fake_stripe.started("GET", f"/v1/charges/{charge['id']}"):
+            assert time.monotonic() < deadline, "the charge was never retrieved"
+            time.sleep(0.01)
+        time.sleep(0.2)  # the delivery now waits for Stripe
+        started = time.perf_counter()
+        out = rpc(conn, user, "perform_action", action_type="short_chat", input={"chat": "hi"})
+        took = time.perf_counter() - started
+        assert took < 0.25, f"perform_action waited {took:.2f}s for the Stripe call"
+        assert not delivering.done(), "Stripe answered before the action was timed"
+        assert delivering.result().status_code == 200
+    assert out["status"] == "queued"
+    assert dispute["id"] in (_restriction(db, user) or "")
