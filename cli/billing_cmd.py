@@ -76,7 +76,9 @@ def sync(
 
 @webhooks_app.command("list")
 def list_events(
-    status: Annotated[str | None, typer.Option(help="processed | ignored | failed")] = None,
+    status: Annotated[
+        str | None, typer.Option(help="processed | ignored | rejected | failed")
+    ] = None,
     type_: Annotated[str | None, typer.Option("--type", help="Stripe event type")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     db: DbUrl = None,

@@ -45,6 +45,8 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         checks.extend(cron_job_checks(conn, CRON_JOBS))
     if not pending:
         checks.append(_screenshot_check(conn))
+    if not pending:
+        checks.append(_rejected_payments_check(conn))
     tiers = conn.execute("select count(*) from public.tiers").fetchone()
     checks.append(
         (
@@ -54,6 +56,26 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         )
     )
     return checks
+
+
+def _rejected_payments_check(conn: psycopg.Connection[Any], days: int = 30) -> Check:
+    """Payments that did not pay their pack's price: acknowledged to Stripe, nothing granted."""
+    row = conn.execute(
+        "select count(*),"
+        " (array_agg(id || ': ' || coalesce(outcome, '') order by received_at desc))[1]"
+        " from public.stripe_webhook_events"
+        " where status = 'rejected' and received_at > now() - make_interval(days => %s)",
+        [days],
+    ).fetchone()
+    count, latest = row if row else (0, None)
+    if count:
+        return (
+            "rejected payments",
+            "warn",
+            f"{count} in {days} days (see `flirt-admin webhooks list --status rejected`);"
+            f" latest {latest}",
+        )
+    return ("rejected payments", "ok", f"none in {days} days")
 
 
 def _screenshot_check(conn: psycopg.Connection[Any]) -> Check:

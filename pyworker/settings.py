@@ -134,6 +134,7 @@ class Api(_Section):
     port: int = Field(gt=0, lt=65536)
     cors_origins: list[str] = []
     max_webhook_bytes: int = Field(gt=0, default=262144)
+    max_body_bytes: int = Field(gt=0, default=16384)
 
 
 class Dev(_Section):

@@ -30,6 +30,7 @@ from pyworker.api import billing, webhooks
 from pyworker.api.auth import TokenVerifier
 from pyworker.api.deps import Services, make_pool, make_stripe_client
 from pyworker.api.events import EventApplier
+from pyworker.api.limits import BodyLimitMiddleware
 from pyworker.db import ApiError
 from pyworker.settings import Config, Secrets, get_config, load_secrets
 
@@ -144,6 +145,11 @@ def create_app(
     )
     app.state.services = services
     app.state.verifier = TokenVerifier(secrets)
+    app.add_middleware(  # inside CORS: a browser can read its 413
+        BodyLimitMiddleware,
+        limit=cfg.api.max_body_bytes,
+        own_limit_paths=frozenset({webhooks.PATH}),  # bounded as it reads its raw body
+    )
     app.add_middleware(
         BrowserCORSMiddleware,
         skip_paths=frozenset({webhooks.PATH}),

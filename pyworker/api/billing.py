@@ -16,7 +16,7 @@ from fastapi import APIRouter, Depends, Header
 from pydantic import BaseModel, ConfigDict, Field
 
 from pyworker.api.auth import CurrentUser, current_user
-from pyworker.api.deps import BILLING_REQUESTS, Services, call_json, services
+from pyworker.api.deps import BILLING_REQUESTS, Services, services
 from pyworker.db import ApiError
 
 
@@ -110,28 +110,31 @@ def _key(kind: str, user: CurrentUser, client_key: str | None, *parts: str) -> s
 
 
 async def _account_with_customer(svc: Services, user: CurrentUser, purchase: bool) -> Any:
-    """The account, locked while its one Stripe customer is created if it has none yet."""
-    async with svc.pool.connection() as conn, conn.transaction():
-        account = await call_json(
-            conn, "private.lock_billing_account", target_user=user.id, purchase=purchase
-        )
-        if account["stripe_customer_id"]:
-            return account
-        params: Any = {"metadata": {"user_id": str(user.id)}}
-        if account["email"]:
-            params["email"] = account["email"]
-        customer = await svc.stripe_call(
-            "customers.create",
-            lambda c: c.v1.customers.create(
-                params,
-                # derived from the user: a retry after a lost answer finds the same customer
-                options={"idempotency_key": f"customer:{user.id}"},
-            ),
-        )
-        account["stripe_customer_id"] = await call_json(
-            conn, "private.set_stripe_customer", target_user=user.id, customer_id=customer.id
-        )
+    """The account and its one Stripe customer, created on first need.
+
+    No transaction or row lock is held while Stripe answers (it would hold up the
+    user's perform_action): concurrent first requests all create the customer with
+    the same idempotency key, so Stripe answers them the same customer, and the
+    conditional set keeps the first id stored.
+    """
+    account = await svc.call("private.billing_account", target_user=user.id, purchase=purchase)
+    if account["stripe_customer_id"]:
         return account
+    params: Any = {"metadata": {"user_id": str(user.id)}}
+    if account["email"]:
+        params["email"] = account["email"]
+    customer = await svc.stripe_call(
+        "customers.create",
+        lambda c: c.v1.customers.create(
+            params,
+            # derived from the user: concurrent and retried requests get the same customer
+            options={"idempotency_key": f"customer:{user.id}"},
+        ),
+    )
+    account["stripe_customer_id"] = await svc.call(
+        "private.set_stripe_customer", target_user=user.id, customer_id=customer.id
+    )
+    return account
 
 
 def _period_end(subscription: Any) -> datetime | None:
@@ -246,7 +249,7 @@ async def cancel_subscription(
 ) -> CancelOut:
     """Cancel at the end of the paid period (default) or immediately."""
     immediately = body.immediately if body else False
-    account = await svc.call("private.lock_billing_account", target_user=user.id, purchase=False)
+    account = await svc.call("private.billing_account", target_user=user.id, purchase=False)
     if not account["subscribed"]:
         raise ApiError(404, "no_subscription", {}, "There is no active subscription to cancel.")
     sub_id = account["subscription_id"]

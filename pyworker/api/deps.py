@@ -48,7 +48,7 @@ def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | N
         stripe_version=cfg.stripe.api_version,
         base_addresses=bases,  # type: ignore[arg-type]
         max_network_retries=2,
-        # bounded: a customer is created while the account row is locked
+        # bounded: a request waits at most this long for Stripe (no lock is held meanwhile)
         http_client=stripe.new_default_http_client(timeout=STRIPE_TIMEOUT_SECONDS),
     )
 

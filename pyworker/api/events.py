@@ -65,6 +65,10 @@ class EventApplier:
             task.add_done_callback(self._tasks.discard)
         return await future
 
+    async def record_failure(self, body: str, error: str) -> dict[str, Any]:
+        """Keep an event that could not be applied as failed (Stripe's retry applies it)."""
+        return await self._call(RECORD_FAILURE, [body, error])
+
     async def _drain(self) -> None:
         while self._queue:
             batch = self._queue[: self.max_batch]

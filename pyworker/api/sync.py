@@ -4,8 +4,9 @@ Stripe retries a webhook for three days; after a longer outage (or a
 misconfigured endpoint) events are lost. `flirt-admin billing sync --since T`
 lists Checkout Sessions, PaymentIntents and subscriptions created since T and
 applies each through `private.sync_stripe_object`, which is idempotent (a
-pack is granted once per PaymentIntent; a subscription state is applied only
-when it is not older than the state already applied).
+pack is granted once per PaymentIntent, and only for a payment of the pack's
+price: a paid session's line items are read first; a subscription state is
+applied only when it is not older than the state already applied).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import psycopg
 import stripe
 
+from pyworker.api.expand import line_items, needs_line_items
 from pyworker.db import call_json
 
 SYNCED = ("checkout.session", "payment_intent", "subscription")
@@ -63,6 +65,9 @@ def sync_since(
     observed_at = datetime.now(UTC)
     results = []
     for kind, obj in stripe_objects(client, since, all_subscriptions):
+        if kind == "checkout.session" and needs_line_items(obj):
+            # read before the transaction: no lock is held across a Stripe call
+            obj["line_items"] = line_items(client, obj["id"])
         with conn.transaction():
             outcome = call_json(
                 conn, "private.sync_stripe_object", object=obj, observed_at=observed_at

@@ -1,7 +1,10 @@
 """POST /api/webhook/stripe: verify, record and apply each Stripe event once.
 
-The signature is checked on the raw body with the tolerance applied both
-ways (the stripe library only rejects old timestamps). The event is then
+The body is bounded while it is read (`[api] max_webhook_bytes`, 413), and
+the signature is checked on the raw body with the tolerance applied both
+ways (the stripe library only rejects old timestamps). What the event lacks
+for its rule (a session's line items, a disputed charge) is then read from
+Stripe, with no transaction open (pyworker.api.expand). The event is then
 recorded and applied in one transaction with its effects (grouped with the
 events that arrive meanwhile: pyworker.api.events): a duplicate delivery,
 even a concurrent one, waits for the first and changes nothing.
@@ -24,6 +27,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from pyworker.api import expand
 from pyworker.api.deps import Services
 from pyworker.db import ApiError
 
@@ -84,16 +88,44 @@ def _reject(reason: str, hint: str) -> ApiError:
     return ApiError(400, reason, {}, hint)
 
 
+def _too_large(limit: int) -> ApiError:
+    WEBHOOK_REJECTED.labels("payload_too_large").inc()
+    return ApiError(
+        413,
+        "payload_too_large",
+        {"limit_bytes": limit},
+        f"Webhook bodies are limited to {limit} bytes ([api] max_webhook_bytes).",
+    )
+
+
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise _reject("payload_too_large", f"Webhook bodies are limited to {limit} bytes.")
+        raise _too_large(limit)
     chunks = bytearray()
     async for chunk in request.stream():
         chunks += chunk
         if len(chunks) > limit:
-            raise _reject("payload_too_large", f"Webhook bodies are limited to {limit} bytes.")
+            raise _too_large(limit)
     return bytes(chunks)
+
+
+async def _expand(svc: Services, event: dict[str, Any]) -> bool:
+    """Add to the event what its rule needs from Stripe; True when something was added."""
+    kind, obj = event["type"], event["data"]["object"]
+    if kind in expand.CHECKOUT_EVENTS and expand.needs_line_items(obj):
+        session_id = str(obj.get("id"))
+        obj["line_items"] = await svc.stripe_call(
+            "checkout.sessions.line_items.list", lambda c: expand.line_items(c, session_id)
+        )
+        return True
+    refs = expand.payment_refs(kind, obj)
+    if refs is None or await svc.call(
+        "private.pack_payment_exists", payment_intent=refs[0], charge=refs[1]
+    ):
+        return False
+    await svc.stripe_call("charges.retrieve", lambda c: expand.expand_charge_refs(c, kind, obj))
+    return True
 
 
 def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> None:
@@ -131,19 +163,24 @@ def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> 
             }
         ],
     },
-    responses={400: {"description": "Bad signature or payload"}, 500: {"description": "Retry"}},
+    responses={
+        400: {"description": "Bad signature or payload"},
+        413: {"description": "Body over [api] max_webhook_bytes"},
+        500: {"description": "Retry"},
+    },
 )
 async def stripe_webhook(request: Request) -> Response:
-    """Receive a Stripe event (signed); 200 once applied or ignored, 500 so Stripe retries."""
+    """Receive a Stripe event (signed); 200 once applied, ignored or rejected (a payment that
+    did not pay its pack's price: recorded, never retried), 500 so Stripe retries."""
     started = time.perf_counter()
     svc: Services = request.app.state.services
     secret = svc.secrets.stripe_webhook_secret
     if not secret:
         raise ApiError(503, "webhooks_not_configured", {}, "STRIPE_WEBHOOK_SECRET is not set.")
+    raw = await _read_body(request, svc.cfg.api.max_webhook_bytes)
     header = request.headers.get("stripe-signature")
     if not header:
         raise _reject("missing_signature", "The Stripe-Signature header is missing.")
-    raw = await _read_body(request, svc.cfg.api.max_webhook_bytes)
     try:
         payload = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -166,13 +203,26 @@ async def stripe_webhook(request: Request) -> Response:
         raise _reject("malformed_payload", "The event cannot be stored as JSON.")
 
     try:
+        if await _expand(svc, event):
+            payload = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    except ApiError as exc:  # Stripe failed: keep the event as failed, Stripe retries it
+        result = await svc.events.record_failure(payload, f"{exc.code}: {exc.hint}")
+        log.warning("stripe_event_expand_failed event_id=%s error=%s", event["id"], exc.code)
+        raise ApiError(
+            500,
+            "event_failed",
+            {"event_id": event["id"], "error": result.get("error")},
+            "Reading the event's objects from Stripe failed; Stripe will retry it.",
+        ) from exc
+    try:
         result = await svc.events.apply(payload)
     except psycopg.DataError as exc:  # cannot be stored as jsonb
         raise _reject("malformed_payload", "The event cannot be stored as JSON.") from exc
     status = result.get("status", "failed")
     WEBHOOK_EVENTS.labels(event["type"], "duplicate" if result.get("duplicate") else status).inc()
     WEBHOOK_SECONDS.observe(time.perf_counter() - started)
-    log.info(
+    log.log(
+        logging.WARNING if status == "rejected" else logging.INFO,
         "stripe_event event_id=%s type=%s status=%s duplicate=%s outcome=%r",
         event["id"],
         event["type"],

@@ -62,7 +62,27 @@ end
 $$;
 grant execute on function private.stripe_object_user(jsonb) to service_role;
 
--- A handler's answer: 'processed' or 'ignored', and what happened in words.
+-- The user a charge belongs to: its own metadata or customer, else its PaymentIntent's (when
+-- expanded: the API retrieves it from Stripe for the events that lack it).
+create or replace function private.charge_user(charge jsonb) returns uuid
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+declare
+  v_user uuid := private.stripe_object_user(charge);
+begin
+  if v_user is null and jsonb_typeof(charge -> 'payment_intent') = 'object' then
+    v_user := private.stripe_object_user(charge -> 'payment_intent');
+  end if;
+  return v_user;
+end
+$$;
+grant execute on function private.charge_user(jsonb) to service_role;
+
+-- A handler's answer: 'processed', 'ignored' or 'rejected' (a payment that granted nothing),
+-- and what happened in words.
 create or replace function private.billing_outcome(status text, outcome text, extra jsonb default '{}'::jsonb)
 returns jsonb
 language plpgsql
@@ -207,7 +227,8 @@ $$;
 grant execute on function private.grant_purchase(uuid, text, text, integer, text, text, text, text)
   to service_role;
 
--- A Checkout Session: a paid pack session grants; subscription sessions wait for subscription events.
+-- A Checkout Session: a paid pack session whose line items carry the pack's price grants;
+-- subscription sessions wait for subscription events.
 create or replace function private.apply_checkout_session(session jsonb) returns jsonb
 language plpgsql
 security definer
@@ -216,6 +237,7 @@ as $$
 declare
   v_user uuid := private.stripe_object_user(session);
   v_pack text := session #>> '{metadata,pack_id}';
+  v_pack_row public.credit_packs;
 begin
   if session ->> 'mode' is distinct from 'payment' then
     return private.billing_outcome('ignored',
@@ -234,6 +256,25 @@ begin
   if private.stripe_id(session -> 'payment_intent') is null then
     raise exception 'paid checkout session % has no payment_intent', session ->> 'id';
   end if;
+  -- Events never carry the line items: the API (or billing sync) reads them from Stripe
+  -- and adds them in Stripe's expanded shape before applying.
+  if jsonb_typeof(session #> '{line_items,data}') is distinct from 'array' then
+    raise exception 'checkout session % has no line_items', session ->> 'id';
+  end if;
+  -- Paid means paid: the session must have sold the pack's own price (metadata alone is a claim).
+  select p.* into v_pack_row from public.credit_packs p where p.id = v_pack;
+  if found and not exists (
+      select 1 from jsonb_array_elements(session #> '{line_items,data}') l
+       where private.stripe_id(l -> 'price') = v_pack_row.stripe_price_id
+         and coalesce((l ->> 'quantity')::integer, 0) >= 1) then
+    return private.billing_outcome('rejected', format(
+      'price_mismatch: session %s sold %s, not the price %s of pack %s',
+      session ->> 'id',
+      coalesce((select string_agg(coalesce(private.stripe_id(l -> 'price'), '?') || ' x'
+                                  || coalesce(l ->> 'quantity', '?'), ', ')
+                  from jsonb_array_elements(session #> '{line_items,data}') l), 'nothing'),
+      v_pack_row.stripe_price_id, v_pack));
+  end if;
   return private.grant_purchase(
     v_user, v_pack, private.stripe_id(session -> 'payment_intent'),
     (session ->> 'amount_total')::integer, session ->> 'currency', session ->> 'id', null,
@@ -242,7 +283,7 @@ end
 $$;
 grant execute on function private.apply_checkout_session(jsonb) to service_role;
 
--- A PaymentIntent: a succeeded pack payment (quick pack or checkout) grants.
+-- A PaymentIntent: a succeeded pack payment (quick pack or checkout) of the pack's price grants.
 create or replace function private.apply_payment_intent(intent jsonb) returns jsonb
 language plpgsql
 security definer
@@ -251,6 +292,7 @@ as $$
 declare
   v_user uuid := private.stripe_object_user(intent);
   v_pack text := intent #>> '{metadata,pack_id}';
+  v_pack_row public.credit_packs;
 begin
   if intent ->> 'status' is distinct from 'succeeded' then
     return private.billing_outcome('ignored', format('status %s', intent ->> 'status'));
@@ -261,9 +303,17 @@ begin
   if v_user is null then
     return private.billing_outcome('ignored', 'no account for this payment');
   end if;
+  -- Paid means paid: exactly the pack's price was received (metadata alone is a claim).
+  select p.* into v_pack_row from public.credit_packs p where p.id = v_pack;
+  if found and ((intent ->> 'amount_received')::bigint is distinct from v_pack_row.price_cents
+                or lower(intent ->> 'currency') is distinct from lower(v_pack_row.currency)) then
+    return private.billing_outcome('rejected', format(
+      'amount_mismatch: %s received %s %s, pack %s costs %s %s', intent ->> 'id',
+      coalesce(intent ->> 'amount_received', 'nothing'), intent ->> 'currency', v_pack,
+      v_pack_row.price_cents, lower(v_pack_row.currency)));
+  end if;
   return private.grant_purchase(
-    v_user, v_pack, intent ->> 'id',
-    coalesce((intent ->> 'amount_received')::integer, (intent ->> 'amount')::integer),
+    v_user, v_pack, intent ->> 'id', (intent ->> 'amount_received')::integer,
     intent ->> 'currency', null, private.stripe_id(intent -> 'latest_charge'), 'payment_intent');
 end
 $$;
@@ -440,8 +490,55 @@ $$;
 grant execute on function private.apply_invoice(jsonb, timestamptz, boolean) to service_role;
 
 -- ---------------------------------------------------------------------------
--- refunds and disputes (purchased bucket only)
+-- refunds and disputes (clawbacks take from the purchased bucket only)
 -- ---------------------------------------------------------------------------
+
+-- charge.refunded of a charge that granted no pack: a rejected pack payment (nothing to take
+-- back), a pack whose grant is still to come (fail: Stripe retries it), or a subscription
+-- invoice (recorded in private.subscription_refunds; its daily credits are not clawed back).
+create or replace function private.apply_unpaid_charge_refund(charge jsonb) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_intent text := private.stripe_id(charge -> 'payment_intent');
+  v_user uuid;
+  v_refunded integer := coalesce((charge ->> 'amount_refunded')::integer, 0);
+begin
+  if charge #>> '{metadata,pack_id}' is not null then
+    if exists (select 1 from public.stripe_webhook_events e
+                where e.status = 'rejected'
+                  and v_intent in (e.payload #>> '{data,object,id}',
+                                   e.payload #>> '{data,object,payment_intent}')) then
+      return private.billing_outcome('processed', format(
+        'refund %s/%s of rejected payment %s: nothing was granted, nothing to claw back',
+        v_refunded, charge ->> 'amount', v_intent));
+    end if;
+    -- a pack payment whose grant has not been applied yet (its event failed or is in
+    -- flight): fail so that Stripe retries this refund after the grant exists
+    raise exception 'refund of pack payment % arrived before its grant', v_intent;
+  end if;
+  v_user := private.charge_user(charge);
+  if v_user is null then
+    return private.billing_outcome('ignored', 'no account for charge ' || (charge ->> 'id'));
+  end if;
+  insert into private.subscription_refunds as r
+    (stripe_charge_id, user_id, stripe_customer_id, stripe_payment_intent_id, amount_cents,
+     amount_refunded_cents, currency)
+  values (charge ->> 'id', v_user, private.stripe_id(charge -> 'customer'), v_intent,
+          coalesce((charge ->> 'amount')::integer, 0), v_refunded,
+          coalesce(charge ->> 'currency', ''))
+  on conflict (stripe_charge_id) do update
+    -- amount_refunded is cumulative: a late, smaller one changes nothing
+    set amount_refunded_cents = greatest(r.amount_refunded_cents, excluded.amount_refunded_cents),
+        updated_at = now();
+  return private.billing_outcome('processed', format(
+    'refund %s/%s of charge %s (no credit pack): recorded, no credits clawed back',
+    v_refunded, charge ->> 'amount', charge ->> 'id'));
+end
+$$;
+grant execute on function private.apply_unpaid_charge_refund(jsonb) to service_role;
 
 -- charge.refunded: claw back up to ceil(granted × amount_refunded / amount), cumulatively.
 create or replace function private.apply_charge_refunded(charge jsonb, event_id text) returns jsonb
@@ -462,14 +559,8 @@ begin
       or p.stripe_charge_id = charge ->> 'id'
    limit 1
    for update;
-  if not found and charge #>> '{metadata,pack_id}' is not null then
-    -- a pack payment whose grant has not been applied yet (its event failed or is in
-    -- flight): fail so that Stripe retries this refund after the grant exists
-    raise exception 'refund of pack payment % arrived before its grant',
-      private.stripe_id(charge -> 'payment_intent');
-  end if;
   if not found then
-    return private.billing_outcome('ignored', 'not a credit pack payment');
+    return private.apply_unpaid_charge_refund(charge);
   end if;
   v_amount := coalesce((charge ->> 'amount')::integer, v_payment.amount_cents);
   v_target := least(v_payment.credits_granted,
@@ -500,47 +591,154 @@ end
 $$;
 grant execute on function private.apply_charge_refunded(jsonb, text) to service_role;
 
--- charge.dispute.created: claw back all not yet clawed back and restrict the account.
+-- The restricted_reason a dispute sets: which dispute, and Stripe's reason for it.
+create or replace function private.dispute_restriction(dispute_id text, reason text) returns text
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+  return format('payment_disputed:%s:%s', dispute_id, coalesce(reason, 'unknown'));
+end
+$$;
+grant execute on function private.dispute_restriction(text, text) to service_role;
+
+-- charge.dispute.created (any charge of the user's customer: pack or subscription invoice):
+-- record the dispute and restrict the account; a pack payment is also clawed back in full.
+-- The charge is found through the pack payment, else through the charge itself, which the
+-- API retrieves (with its PaymentIntent) from Stripe: a dispute carries no customer.
 create or replace function private.apply_charge_dispute(dispute jsonb, event_id text) returns jsonb
 language plpgsql
 security definer
 set search_path = ''
 as $$
 declare
+  v_id text := dispute ->> 'id';
+  v_charge jsonb := dispute -> 'charge';
+  v_charge_id text := private.stripe_id(dispute -> 'charge');
+  v_intent text := coalesce(private.stripe_id(dispute -> 'payment_intent'),
+                            private.stripe_id(v_charge -> 'payment_intent'));
   v_payment public.payments;
-  v_delta integer;
+  v_user uuid;
+  v_row private.disputes;
+  v_delta integer := 0;
+  v_restriction text := private.dispute_restriction(v_id, dispute ->> 'reason');
+  v_restricted boolean := false;
 begin
   select p.* into v_payment
     from public.payments p
-   where p.stripe_payment_intent_id = private.stripe_id(dispute -> 'payment_intent')
-      or p.stripe_charge_id = private.stripe_id(dispute -> 'charge')
+   where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge_id
    limit 1
    for update;
-  if not found then
-    return private.billing_outcome('ignored', 'not a credit pack payment');
+  if found then
+    v_user := v_payment.user_id;  -- null when the account was deleted
+  elsif jsonb_typeof(v_charge) = 'object' then
+    v_user := private.charge_user(v_charge);
+    if v_user is null then
+      return private.billing_outcome('ignored', 'no account for charge ' || v_charge_id);
+    end if;
+  else
+    raise exception 'dispute % names charge % but not its customer: expand the charge', v_id,
+      v_charge_id;
   end if;
-  v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
-  update public.payments p
-     set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
-   where p.id = v_payment.id;
-  if v_payment.user_id is not null then
-    if v_delta > 0 then
-      perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
-        'dispute_clawback:' || event_id, dispute ->> 'id',
+
+  insert into private.disputes
+    (id, user_id, stripe_charge_id, stripe_payment_intent_id, payment_id, amount_cents, currency,
+     reason, status)
+  values (v_id, v_user, v_charge_id, v_intent, v_payment.id,
+          coalesce((dispute ->> 'amount')::integer, 0), coalesce(dispute ->> 'currency', ''),
+          coalesce(dispute ->> 'reason', 'unknown'), coalesce(dispute ->> 'status', 'needs_response'))
+  on conflict (id) do nothing;
+  select d.* into v_row from private.disputes d where d.id = v_id for update;
+  -- Stripe does not guarantee order: a dispute already closed as won takes nothing
+  if v_row.status = 'won' then
+    return private.billing_outcome('processed', format('dispute %s already won', v_id));
+  end if;
+
+  if v_payment.id is not null then
+    v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
+    update public.payments p
+       set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+     where p.id = v_payment.id;
+    if v_delta > 0 and v_user is not null then
+      perform private.clawback_purchased(v_user, v_delta, 'dispute_clawback',
+        'dispute_clawback:' || event_id, v_id,
         jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
                            'reason', dispute ->> 'reason'));
     end if;
-    update public.users u
-       set restricted_reason = coalesce(u.restricted_reason, 'payment_disputed:' || (dispute ->> 'id')),
-           updated_at = now()
-     where u.id = v_payment.user_id;
   end if;
-  return private.billing_outcome('processed',
-    format('dispute %s: clawed back %s credits, account restricted', dispute ->> 'id', v_delta),
+  if v_user is not null and v_row.restriction is null then
+    update public.users u set restricted_reason = v_restriction, updated_at = now()
+     where u.id = v_user and u.restricted_reason is null;
+    v_restricted := found;
+    if v_restricted then
+      update private.disputes d set restriction = v_restriction, updated_at = now()
+       where d.id = v_id;
+    end if;
+  end if;
+  return private.billing_outcome('processed', format(
+    'dispute %s (%s) on %s charge %s: clawed back %s credits, %s', v_id, dispute ->> 'reason',
+    case when v_payment.id is null then 'subscription' else 'pack' end, v_charge_id, v_delta,
+    case when v_restricted then 'account restricted'
+         when v_user is null then 'no account'
+         else 'account already restricted' end),
     jsonb_build_object('clawed_back', v_delta));
 end
 $$;
 grant execute on function private.apply_charge_dispute(jsonb, text) to service_role;
+
+-- charge.dispute.closed: record the outcome; a won dispute lifts the restriction it set
+-- (handed to another open dispute of the user, if any), never one set for another reason.
+create or replace function private.apply_charge_dispute_closed(dispute jsonb, event_id text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_id text := dispute ->> 'id';
+  v_status text := dispute ->> 'status';
+  v_row private.disputes;
+  v_next private.disputes;
+  v_next_restriction text;
+  v_lifted boolean := false;
+begin
+  select d.* into v_row from private.disputes d where d.id = v_id for update;
+  if not found then
+    -- closed before its creation was applied: record it first (a won one restricts nothing)
+    if private.apply_charge_dispute(dispute, event_id) ->> 'status' = 'ignored' then
+      return private.billing_outcome('ignored', 'no account for dispute ' || v_id);
+    end if;
+    select d.* into v_row from private.disputes d where d.id = v_id for update;
+  end if;
+  update private.disputes d
+     set status = v_status, closed_at = coalesce(d.closed_at, now()), updated_at = now()
+   where d.id = v_id;
+  if v_status = 'won' and v_row.restriction is not null then
+    select d.* into v_next
+      from private.disputes d
+     where d.user_id = v_row.user_id and d.id <> v_id and d.status <> 'won'
+     order by d.created_at, d.id
+     limit 1
+     for update;
+    v_next_restriction := case when v_next.id is not null
+                               then private.dispute_restriction(v_next.id, v_next.reason) end;
+    update public.users u set restricted_reason = v_next_restriction, updated_at = now()
+     where u.id = v_row.user_id and u.restricted_reason = v_row.restriction;
+    v_lifted := found;
+    update private.disputes d set restriction = null, updated_at = now() where d.id = v_id;
+    if v_lifted and v_next.id is not null then
+      update private.disputes d set restriction = v_next_restriction, updated_at = now()
+       where d.id = v_next.id;
+    end if;
+  end if;
+  return private.billing_outcome('processed', format('dispute %s closed as %s%s', v_id, v_status,
+    case when not v_lifted then ''
+         when v_next.id is null then ': restriction lifted'
+         else ': account stays restricted by dispute ' || v_next.id end));
+end
+$$;
+grant execute on function private.apply_charge_dispute_closed(jsonb, text) to service_role;
 
 -- ---------------------------------------------------------------------------
 -- events
@@ -566,6 +764,7 @@ begin
     when 'invoice.payment_failed' then private.apply_invoice(object, created, false)
     when 'charge.refunded' then private.apply_charge_refunded(object, event_id)
     when 'charge.dispute.created' then private.apply_charge_dispute(object, event_id)
+    when 'charge.dispute.closed' then private.apply_charge_dispute_closed(object, event_id)
     else private.billing_outcome('ignored', 'event type not handled')
   end;
 end
@@ -573,7 +772,7 @@ $$;
 grant execute on function private.dispatch_stripe_event(text, jsonb, text, timestamptz) to service_role;
 
 -- Record a verified Stripe event and apply it at most once, in this transaction.
--- Returns {event_id, type, status: processed|ignored, duplicate, outcome}. When
+-- Returns {event_id, type, status: processed|ignored|rejected, duplicate, outcome}. When
 -- applying fails it raises (the statement, and so every effect, is undone) and
 -- the caller keeps the failure with private.record_stripe_event_failure.
 create or replace function private.apply_stripe_event(event jsonb) returns jsonb
@@ -612,7 +811,9 @@ begin
     (id, type, stripe_created, payload, status, outcome, processed_at)
   values (v_id, v_type, v_created, event, v_status, v_result ->> 'outcome', now())
   on conflict (id) do update
+    -- the payload too: a retry may carry what the API read from Stripe since
     set status = excluded.status, outcome = excluded.outcome, last_error = null,
+        payload = excluded.payload,
         processed_at = excluded.processed_at, attempts = e.attempts + 1, updated_at = now();
   return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
                             'duplicate', false, 'outcome', v_result ->> 'outcome');
@@ -713,18 +914,19 @@ grant execute on function private.sync_stripe_object(jsonb, timestamptz) to serv
 -- what the API needs before calling Stripe
 -- ---------------------------------------------------------------------------
 
--- Lock the account's billing state for this transaction (one Stripe customer even for
--- concurrent first purchases) and return it; buying is refused for restricted accounts.
-create or replace function private.lock_billing_account(target_user uuid, purchase boolean default true)
+-- The account's billing state; buying is refused for restricted accounts. It takes no lock:
+-- the caller goes on to call Stripe, and no row lock is held across a network call.
+create or replace function private.billing_account(target_user uuid, purchase boolean default true)
 returns jsonb
 language plpgsql
+stable
 security definer
 set search_path = ''
 as $$
 declare
   v_user public.users;
 begin
-  select u.* into v_user from public.users u where u.id = target_user for update;
+  select u.* into v_user from public.users u where u.id = target_user;
   if not found then
     perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
       'No account exists for this token.');
@@ -743,9 +945,27 @@ begin
     'current_period_end', v_user.current_period_end);
 end
 $$;
-grant execute on function private.lock_billing_account(uuid, boolean) to service_role;
+grant execute on function private.billing_account(uuid, boolean) to service_role;
 
--- Store the user's Stripe customer unless one is stored already; returns the stored one.
+-- Whether a credit pack payment with this PaymentIntent or charge is recorded (then a dispute
+-- or refund of it needs nothing more from Stripe).
+create or replace function private.pack_payment_exists(payment_intent text, charge text)
+returns boolean
+language plpgsql
+stable
+security definer
+set search_path = ''
+as $$
+begin
+  return exists (select 1 from public.payments p
+                  where p.stripe_payment_intent_id = payment_intent or p.stripe_charge_id = charge);
+end
+$$;
+grant execute on function private.pack_payment_exists(text, text) to service_role;
+
+-- Store the user's Stripe customer unless one is stored already; returns the stored one, so
+-- that concurrent first purchases (each creating it with the idempotency key customer:<user>)
+-- all use the first.
 create or replace function private.set_stripe_customer(target_user uuid, customer_id text)
 returns text
 language sql
@@ -789,7 +1009,7 @@ set search_path = ''
 as $$
 declare
   v_tier public.tiers;
-  v_account jsonb := private.lock_billing_account(target_user, true);
+  v_account jsonb := private.billing_account(target_user, true);
 begin
   select t.* into v_tier from public.tiers t where t.id = tier;
   if not found then

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from pyworker.api.app import create_app
 from pyworker.settings import ROOT, load_config
-from tests.py.dbtools import TestDatabase
+from tests.py.dbtools import TestDatabase, rpc
 from tests.py.fakes import stripe_events as ev
 from tests.py.fakes.billing_env import (  # noqa: F401
     JWT_SECRET,
@@ -223,9 +223,37 @@ def test_concurrent_first_purchases_create_one_stripe_customer(
             )
         )
     assert [r.status_code for r in responses] == [200] * 4
-    assert len(fake_stripe.creates("/v1/customers")) == 1
+    # each request may ask Stripe, always with the user's own key: one customer exists
+    keys = {c.headers["idempotency-key"] for c in fake_stripe.creates("/v1/customers")}
+    assert keys == {f"customer:{user}"}
+    assert len(fake_stripe.customers) == 1
     customers = {c.params["customer"] for c in fake_stripe.creates("/v1/checkout/sessions")}
-    assert len(customers) == 1
+    assert customers == set(fake_stripe.customers)
+    row = db.fetchone("select stripe_customer_id as c from users where id = %s", [user])
+    assert row == {"c": next(iter(fake_stripe.customers))}
+
+
+def test_slow_stripe_does_not_delay_the_users_perform_action(
+    db: TestDatabase, client: TestClient, fake_stripe: FakeStripe
+) -> None:
+    user = db.create_user()
+    fake_stripe.delays["customers.create"] = 4.0
+    with ThreadPoolExecutor(1) as pool, db.api_connect() as conn:
+        buying = pool.submit(
+            client.post, "/api/user/buy_pack", json={"pack_id": "small"}, headers=auth(user)
+        )
+        deadline = time.monotonic() + 10
+        while not fake_stripe.started("POST", "/v1/customers"):
+            assert time.monotonic() < deadline, "the customer was never created"
+            time.sleep(0.01)
+        time.sleep(0.2)  # the purchase now waits for Stripe
+        started = time.perf_counter()
+        out = rpc(conn, user, "perform_action", action_type="short_chat", input={"chat": "hi"})
+        took = time.perf_counter() - started
+        assert took < 0.25, f"perform_action waited {took:.2f}s for the Stripe call"
+        assert not buying.done(), "Stripe answered before the action was timed"
+        assert buying.result().status_code == 200
+    assert out["status"] == "queued"
 
 
 def test_stripe_failure_gives_502_and_records_nothing(

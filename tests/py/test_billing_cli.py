@@ -33,6 +33,7 @@ def test_billing_sync_applies_missed_payments_and_subscriptions_once(
     session = ev.checkout_session(str(buyer), "medium", 1999)
     unpaid = ev.checkout_session(str(buyer), "large", 4999, payment_status="unpaid")
     fake_stripe.sessions = {s["id"]: s for s in (session, unpaid)}
+    fake_stripe.add_line_items(session["id"], CFG.packs["medium"].stripe_price_id or "", 1999)
     intent = ev.payment_intent(str(quick), "small", 499)
     same_as_session = ev.payment_intent(str(buyer), "medium", 1999, session["payment_intent"])
     fake_stripe.intents = {i["id"]: i for i in (intent, same_as_session)}
@@ -60,6 +61,8 @@ def test_billing_sync_applies_missed_payments_and_subscriptions_once(
     assert "0 applied or updated" in again.stdout
     assert balances(db, buyer)["purchased_credits"] == start[buyer] + 550
     assert db.fetchone("select count(*) as n from payments") == {"n": 2}
+    # the paid session's line items were read from Stripe: it sold the medium pack's price
+    assert fake_stripe.started("GET", f"/v1/checkout/sessions/{session['id']}/line_items")
     # listed since the start of the hour, with the Stripe version pinned
     [listing] = [c for c in fake_stripe.calls if c.path == "/v1/checkout/sessions"][:1]
     assert int(listing.params["created[gte]"]) <= int(time.time()) - 3500

@@ -16,12 +16,15 @@ insert into billing_functions values
   ('private.apply_subscription(jsonb, timestamptz, boolean)'),
   ('private.apply_invoice(jsonb, timestamptz, boolean)'),
   ('private.apply_charge_refunded(jsonb, text)'), ('private.apply_charge_dispute(jsonb, text)'),
+  ('private.apply_unpaid_charge_refund(jsonb)'), ('private.charge_user(jsonb)'),
+  ('private.dispute_restriction(text, text)'), ('private.apply_charge_dispute_closed(jsonb, text)'),
+  ('private.pack_payment_exists(text, text)'),
   ('private.dispatch_stripe_event(text, jsonb, text, timestamptz)'),
   ('private.apply_stripe_event(jsonb)'), ('private.replay_stripe_event(text)'),
   ('private.record_stripe_event_failure(jsonb, text)'),
   ('private.list_stripe_events(text, text, integer)'),
   ('private.sync_stripe_object(jsonb, timestamptz)'),
-  ('private.lock_billing_account(uuid, boolean)'), ('private.set_stripe_customer(uuid, text)'),
+  ('private.billing_account(uuid, boolean)'), ('private.set_stripe_customer(uuid, text)'),
   ('private.billing_pack(text)'), ('private.plan_subscription(uuid, text)');
 grant select on billing_functions to anon, authenticated, service_role;
 

@@ -77,11 +77,12 @@ def checkout_session(
 
 
 def payment_intent(
-    user_id: str,
+    user_id: str | None,
     pack_id: str | None,
     amount: int,
     intent_id: str | None = None,
     status: str = "succeeded",
+    currency: str = "usd",
 ) -> dict[str, Any]:
     pid = intent_id or _id("pi")
     return {
@@ -90,11 +91,14 @@ def payment_intent(
         "amount": amount,
         "amount_received": amount if status == "succeeded" else 0,
         "created": int(time.time()),
-        "currency": "usd",
+        "currency": currency,
         "customer": _id("cus"),
         "latest_charge": "ch_" + pid.removeprefix("pi_"),
         "livemode": False,
-        "metadata": {"user_id": user_id, **({"pack_id": pack_id} if pack_id else {})},
+        "metadata": {
+            **({"user_id": user_id} if user_id else {}),
+            **({"pack_id": pack_id} if pack_id else {}),
+        },
         "status": status,
     }
 
@@ -116,16 +120,24 @@ def charge(
     }
 
 
-def dispute(intent_id: str, amount: int) -> dict[str, Any]:
+def dispute(
+    intent_id: str | None,
+    amount: int,
+    charge_id: str | None = None,
+    status: str = "needs_response",
+    dispute_id: str | None = None,
+    reason: str = "fraudulent",
+) -> dict[str, Any]:
+    """A dispute as Stripe sends it: `charge` is an id (not expanded), no customer."""
     return {
-        "id": _id("dp"),
+        "id": dispute_id or _id("dp"),
         "object": "dispute",
         "amount": amount,
-        "charge": "ch_" + intent_id.removeprefix("pi_"),
+        "charge": charge_id or "ch_" + (intent_id or "").removeprefix("pi_"),
         "currency": "usd",
         "payment_intent": intent_id,
-        "reason": "fraudulent",
-        "status": "needs_response",
+        "reason": reason,
+        "status": status,
     }
 
 

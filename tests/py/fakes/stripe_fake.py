@@ -5,7 +5,10 @@ without an Idempotency-Key, without metadata.user_id, or (for sessions)
 without client_reference_id, the expected mode or a price is refused with a
 400, and the problem is kept in `violations` for the test to see. Objects are
 answered in the shape of the pinned API version (2025-03-31.basil: the period
-end lives on subscription items).
+end lives on subscription items; charges carry `customer`, not `invoice`).
+Like Stripe, a create whose Idempotency-Key is still in flight answers 409
+(the SDK retries it), and a finished one answers the same object again.
+`delays` slows chosen operations down, as a slow Stripe would be.
 """
 
 from __future__ import annotations
@@ -44,15 +47,69 @@ class FakeStripe:
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    line_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     fail_with: int | None = None  # answer every call with this HTTP status
     customer_delay: float = 0.0  # widen the race window of customer creation
+    # seconds to wait before answering, by operation: customers.create,
+    # charges.retrieve, payment_intents.retrieve, checkout.sessions.line_items
+    delays: dict[str, float] = field(default_factory=dict)
+    in_flight: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
     url: str = ""
 
     def creates(self, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == "POST" and c.path == path]
+
+    def started(self, method: str, path: str) -> bool:
+        """Whether a call to `path` has been received (it may still be being answered)."""
+        with self.lock:
+            return any(c.method == method and c.path == path for c in self.calls)
+
+    def add_line_items(self, session_id: str, price: str, amount: int, quantity: int = 1) -> None:
+        """What `GET /v1/checkout/sessions/<id>/line_items` answers for a session."""
+        self.line_items[session_id] = [
+            {
+                "id": new_id("li"),
+                "object": "item",
+                "amount_subtotal": amount * quantity,
+                "amount_total": amount * quantity,
+                "currency": "usd",
+                "description": "pack",
+                "price": {"id": price, "object": "price", "unit_amount": amount},
+                "quantity": quantity,
+            }
+        ]
+
+    def add_charge(
+        self,
+        customer: str | None,
+        payment_intent: dict[str, Any] | None,
+        amount: int = 999,
+        amount_refunded: int = 0,
+    ) -> dict[str, Any]:
+        """A charge (and its PaymentIntent, for `expand[]=payment_intent`) Stripe holds."""
+        cid = new_id("ch")
+        if payment_intent is not None:
+            self.intents[payment_intent["id"]] = payment_intent
+        charge = {
+            "id": cid,
+            "object": "charge",
+            "amount": amount,
+            "amount_captured": amount,
+            "amount_refunded": amount_refunded,
+            "currency": "usd",
+            "customer": customer,
+            "metadata": {},
+            "payment_intent": payment_intent["id"] if payment_intent else None,
+            "refunded": amount_refunded >= amount,
+            "status": "succeeded",
+            "created": int(time.time()),
+        }
+        self.charges[cid] = charge
+        return charge
 
     def add_subscription(
         self, customer: str, price: str, user_id: str, status: str = "active", **extra: Any
@@ -170,6 +227,20 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                     self._portal(params)
                 elif parts[:2] == ["v1", "subscriptions"] and len(parts) == 3:
                     self._subscription(parts[2], params)
+                elif (
+                    self.command == "GET"
+                    and parts[:3] == ["v1", "checkout", "sessions"]
+                    and (parts[4:] == ["line_items"])
+                ):
+                    self._line_items(parts[3])
+                elif self.command == "GET" and parts[:2] == ["v1", "charges"] and len(parts) == 3:
+                    self._charge(parts[2], params)
+                elif (
+                    self.command == "GET"
+                    and parts[:2] == ["v1", "payment_intents"]
+                    and len(parts) == 3
+                ):
+                    self._retrieve(fake.intents, parts[2], "payment_intents.retrieve")
                 elif self.command == "GET" and url.path in LISTS:
                     self._list(LISTS[url.path], params)
                 else:
@@ -192,14 +263,29 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
         def _customer(self, params: dict[str, Any]) -> None:
             if not self._need_user(params):
                 return
-            time.sleep(fake.customer_delay)
             key = self.headers["Idempotency-Key"]
             with fake.lock:
-                # Stripe's idempotency: the same key answers the same object
+                # Stripe's idempotency: the same key answers the same object…
                 for existing in fake.customers.values():
                     if existing["_key"] == key:
                         self._send(200, existing)
                         return
+                # …and a request with a key still being processed gets a 409
+                if key in fake.in_flight:
+                    self._send(
+                        409,
+                        {
+                            "error": {
+                                "type": "idempotency_error",
+                                "code": "idempotency_key_in_use",
+                                "message": "fake: a request with this key is in progress",
+                            }
+                        },
+                    )
+                    return
+                fake.in_flight.add(key)
+            try:
+                time.sleep(fake.customer_delay + fake.delays.get("customers.create", 0.0))
                 obj = {
                     "id": new_id("cus"),
                     "object": "customer",
@@ -207,8 +293,55 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                     "metadata": params["metadata"],
                     "_key": key,
                 }
-                fake.customers[obj["id"]] = obj
+                with fake.lock:
+                    fake.customers[obj["id"]] = obj
+            finally:
+                with fake.lock:
+                    fake.in_flight.discard(key)
             self._send(200, obj)
+
+        def _missing(self, what: str) -> None:
+            self._send(
+                404,
+                {
+                    "error": {
+                        "type": "invalid_request_error",
+                        "code": "resource_missing",
+                        "message": f"fake: no such {what}",
+                    }
+                },
+            )
+
+        def _retrieve(self, objects: dict[str, dict[str, Any]], oid: str, op: str) -> None:
+            time.sleep(fake.delays.get(op, 0.0))
+            with fake.lock:
+                obj = objects.get(oid)
+            if obj is None:
+                self._missing(op.split(".")[0])
+                return
+            self._send(200, obj)
+
+        def _charge(self, charge_id: str, params: dict[str, Any]) -> None:
+            time.sleep(fake.delays.get("charges.retrieve", 0.0))
+            with fake.lock:
+                charge = fake.charges.get(charge_id)
+                intent = fake.intents.get(charge["payment_intent"] or "") if charge else None
+            if charge is None:
+                self._missing("charge")
+                return
+            if "payment_intent" in params.get("expand", []) and intent is not None:
+                charge = {**charge, "payment_intent": intent}
+            self._send(200, charge)
+
+        def _line_items(self, session_id: str) -> None:
+            time.sleep(fake.delays.get("checkout.sessions.line_items", 0.0))
+            with fake.lock:
+                items = fake.line_items.get(session_id)
+            if items is None:
+                self._missing("checkout session")
+                return
+            url = f"/v1/checkout/sessions/{session_id}/line_items"
+            self._send(200, {"object": "list", "url": url, "has_more": False, "data": items})
 
         def _session(self, params: dict[str, Any]) -> None:
             mode = params["mode"]
@@ -247,6 +380,7 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
             }
             with fake.lock:
                 fake.sessions[sid] = obj
+            fake.add_line_items(sid, params["line_items"][0]["price"], 0)
             self._send(200, obj)
 
         def _intent(self, params: dict[str, Any]) -> None:
