@@ -58,7 +58,7 @@ def list_analyses(
     if as_json:
         emit(rows, True)
         return
-    show_table(rows, LIST_COLUMNS, title="analyses", keep_whole=("id",))
+    show_table(rows, LIST_COLUMNS, title="analyses")
 
 
 @analyses_app.command("retry")

@@ -105,7 +105,10 @@ def replay(
     db: DbUrl = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Apply stored events again; only failed ones change anything (exit 1 if one still fails)."""
+    """Apply stored events again; only failed ones change anything (exit 1 if one still fails).
+
+    `--failed` with no failed event prints that there is nothing to replay and exits 0.
+    """
     with errors_as_lines(), service_connection(db_url(db)) as conn:
         ids = list(event_ids or [])
         if failed:
@@ -114,8 +117,14 @@ def replay(
                     conn, "private.list_stripe_events", status_filter="failed", max_rows=1000
                 )
             ids += [e["id"] for e in listed]
-        if not ids:
+        if not ids and not failed:
             fail("give event ids or --failed")
+        if not ids:
+            if as_json:
+                emit([], True)
+            else:
+                typer.echo("no failed events: nothing to replay")
+            return
         rows = []
         for event_id in ids:
             with conn.transaction():

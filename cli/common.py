@@ -83,17 +83,17 @@ def emit(
     columns: Sequence[str] | None = None,
     title: str | None = None,
 ) -> None:
-    """Print rows as a table (or JSON with --json)."""
+    """Print rows as a table (or JSON with --json).
+
+    Ids are never wrapped: a table wider than the terminal is printed one record
+    per block instead, and output that is not a terminal (a pipe, a log) gets
+    the table at its natural width, one line per row.
+    """
     if as_json:
         sys.stdout.write(json.dumps(rows, default=str, indent=2) + "\n")
         return
     if isinstance(rows, dict):
-        table = Table(title=title, show_header=False)
-        table.add_column("key", style="bold")
-        table.add_column("value", overflow="fold")
-        for key, value in rows.items():
-            table.add_row(key, _render(value))
-        console.print(table)
+        _print_table(_record_table(rows, title))
         return
     cols = list(columns or (rows[0].keys() if rows else []))
     table = Table(title=title)
@@ -101,9 +101,38 @@ def emit(
         table.add_column(col, overflow="fold")
     for row in rows:
         table.add_row(*(_render(row.get(c)) for c in cols))
-    console.print(table)
+    if not _print_table(table, fold=False):
+        for n, row in enumerate(rows, 1):
+            record = _record_table(
+                {c: row.get(c) for c in cols}, f"{title or 'row'} {n}/{len(rows)}"
+            )
+            console.print(record)
     if not rows:
         console.print("(no rows)")
+
+
+def _record_table(row: dict[str, Any], title: str | None) -> Table:
+    table = Table(title=title, show_header=False)
+    table.add_column("key", style="bold", no_wrap=True)
+    table.add_column("value", overflow="fold")
+    for key, value in row.items():
+        table.add_row(key, _render(value))
+    return table
+
+
+def _print_table(table: Table, fold: bool = True) -> bool:
+    """Print `table` unless it must fold on a terminal and `fold` is False; True if printed."""
+    natural = console.measure(table, options=console.options.update_width(10_000)).maximum
+    if natural <= console.width:
+        console.print(table)
+    elif not console.is_terminal:
+        # a pipe or a log: whole rows, whatever their width, so that grep finds them
+        Console(width=natural, highlight=False, no_color=console.no_color).print(table)
+    elif fold:
+        console.print(table)
+    else:
+        return False
+    return True
 
 
 def _render(value: Any) -> str:

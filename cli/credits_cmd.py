@@ -88,7 +88,7 @@ def history(
     if as_json:
         emit(rows, True)
         return
-    show_table(rows, HISTORY_COLUMNS, title=f"ledger of {user_id}", keep_whole=())
+    show_table(rows, HISTORY_COLUMNS, title=f"ledger of {user_id}")
 
 
 def reset_daily(

@@ -10,9 +10,8 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
-from rich.table import Table
 
-from cli.common import console, db_url, errors_as_lines
+from cli.common import db_url, emit, errors_as_lines
 from pyworker.db import SERVICE_ROLE, connect
 
 
@@ -52,21 +51,6 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def show_table(
-    rows: Sequence[dict[str, Any]],
-    columns: Sequence[str],
-    title: str,
-    keep_whole: Sequence[str] = ("id", "user_id", "day"),
-) -> None:
-    """A human table where ids and days are never cut short (other cells wrap)."""
-    table = Table(title=title)
-    for col in columns:
-        whole = col in keep_whole
-        table.add_column(
-            col, no_wrap=whole, min_width=36 if whole and col != "day" else None, overflow="fold"
-        )
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
-    console.print(table)
-    if not rows:
-        console.print("(no rows)")
+def show_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str) -> None:
+    """A human table of `columns`, times in UTC (ids are never cut or wrapped: see emit)."""
+    emit([{c: _cell(row.get(c)) for c in columns} for row in rows], False, columns, title)

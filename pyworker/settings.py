@@ -135,6 +135,8 @@ class Api(_Section):
     cors_origins: list[str] = []
     max_webhook_bytes: int = Field(gt=0, default=262144)
     max_body_bytes: int = Field(gt=0, default=16384)
+    # /docs, /redoc and /openapi.json; off in production (deploy/config.production.toml)
+    docs: bool = True
 
 
 class Dev(_Section):
@@ -211,10 +213,13 @@ class Secrets(BaseSettings):
     supabase_jwt_secret: str | None = None
     supabase_jwks_url: str | None = None
     stripe_secret_key: str | None = None
+    # several comma-separated secrets are all accepted (rotating the webhook secret)
     stripe_webhook_secret: str | None = None
     stripe_api_base: str | None = None
     openai_api_key: str | None = None
     openai_base_url: str | None = None
+    # /metrics on the API's port answers only with `Authorization: Bearer <METRICS_TOKEN>`
+    metrics_token: str | None = None
 
     def require(self, *names: str) -> None:
         """Raise SettingsError for the first of `names` that is not set."""

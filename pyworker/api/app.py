@@ -1,5 +1,11 @@
 """The FastAPI application: routes, CORS, one JSON error shape, health and metrics.
 
+The API faces the internet (Stripe must reach its webhook), so its operational
+surface is closed by default: `/metrics` on the API's port answers only with
+`Authorization: Bearer <METRICS_TOKEN>` (404 when METRICS_TOKEN is unset), or
+is served on a loopback port of its own (`flirt-admin api run --metrics-port`);
+`/docs`, `/redoc` and `/openapi.json` follow `[api] docs`.
+
 Every error answers `{"error": {"code", "message", "detail"}}`: `code` is a
 stable snake_case string (the same codes the SQL functions raise), `message`
 a human sentence, `detail` an object with the figures.
@@ -8,6 +14,7 @@ a human sentence, `detail` an object with the figures.
 from __future__ import annotations
 
 import gc
+import hmac
 import logging
 import os
 from collections.abc import AsyncIterator, Mapping
@@ -20,7 +27,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.telemetry import TelemetryConfig
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, start_http_server
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -101,6 +108,13 @@ async def _validation_error(_: Request, exc: Exception) -> Response:
     return error_response(422, "invalid_request", "The request is not valid.", {"errors": errors})
 
 
+def bearer_matches(authorization: str | None, token: str) -> bool:
+    """Whether an Authorization header carries `Bearer <token>` (compared in constant time)."""
+    scheme, _, given = (authorization or "").partition(" ")
+    matches = hmac.compare_digest(given.strip().encode(), token.encode())
+    return scheme.lower() == "bearer" and matches
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("api_unhandled_error path=%s", request.url.path)
     return error_response(500, "internal_error", "Something went wrong on our side.")
@@ -111,13 +125,17 @@ def create_app(
     secrets: Secrets | None = None,
     database_url: str | None = None,
     pool_size: int | None = None,
+    metrics_port: int | None = None,
 ) -> FastAPI:
     """Build the app; settings default to config.toml and the environment.
 
     The pool is small on purpose (FLIRT_API_POOL_SIZE, default 5): every request
     is one short SQL call, and more connections than cores only add switching.
+    `metrics_port` (FLIRT_API_METRICS_PORT, set by `api run --metrics-port`)
+    serves Prometheus metrics on 127.0.0.1 while the app runs.
     """
     pool_size = pool_size or int(os.environ.get("FLIRT_API_POOL_SIZE") or 5)
+    metrics_port = metrics_port or int(os.environ.get("FLIRT_API_METRICS_PORT") or 0)
     cfg = cfg or get_config()
     secrets = secrets or load_secrets()
     dsn = database_url or secrets.database_url
@@ -129,11 +147,18 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await services.pool.open(wait=False)
+        metrics_server = None
+        if metrics_port:
+            metrics_server, _ = start_http_server(metrics_port, addr="127.0.0.1")
+            log.info("metrics_listening address=127.0.0.1:%s", metrics_port)
         gc.freeze()  # startup objects never need collecting: cheaper GC passes per request
         log.info("api_started stripe_api_version=%s", cfg.stripe.api_version)
         try:
             yield
         finally:
+            if metrics_server:
+                metrics_server.shutdown()
+                metrics_server.server_close()
             await services.pool.close()
 
     app = FastAPI(
@@ -142,6 +167,9 @@ def create_app(
         description="Stripe checkout, subscriptions and webhooks for AI Flirt Studio.",
         lifespan=lifespan,
         telemetry=NO_TELEMETRY,
+        docs_url="/docs" if cfg.api.docs else None,
+        redoc_url="/redoc" if cfg.api.docs else None,
+        openapi_url="/openapi.json" if cfg.api.docs else None,
     )
     app.state.services = services
     app.state.verifier = TokenVerifier(secrets)
@@ -181,9 +209,15 @@ def create_app(
             return error_response(503, "database_unavailable", "The database does not answer.")
         return {"status": "ok"}
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus metrics."""
+    # not in the OpenAPI document: an operator's route, not the clients'
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics, for the bearer of METRICS_TOKEN only."""
+        token = secrets.metrics_token
+        if not token:
+            raise ApiError(404, "not_found", {}, "Not Found")
+        if not bearer_matches(request.headers.get("authorization"), token):
+            raise ApiError(401, "not_authenticated", {}, "Metrics need the metrics bearer token.")
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app

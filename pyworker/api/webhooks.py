@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
+from functools import lru_cache
 from typing import Any
 
 import psycopg
@@ -24,7 +25,7 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from prometheus_client import Counter, Histogram
 from pydantic import BaseModel
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
 from pyworker.api import expand
@@ -64,6 +65,8 @@ class RawRequestRoute(APIRoute):
 
 
 PATH = "/api/webhook/stripe"
+# nginx's status for a client that went away before its answer (nobody receives it)
+CLIENT_CLOSED_REQUEST = 499
 router = APIRouter(tags=["webhooks"], route_class=RawRequestRoute)
 log = logging.getLogger("pyworker.api.webhooks")
 
@@ -128,10 +131,28 @@ async def _expand(svc: Services, event: dict[str, Any]) -> bool:
     return True
 
 
-def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> None:
-    """Raise a 400 ApiError unless `header` signs `payload` within ±tolerance seconds of now."""
+@lru_cache(maxsize=4)
+def webhook_secrets(value: str) -> tuple[str, ...]:
+    """STRIPE_WEBHOOK_SECRET as its comma-separated secrets (two while one is rotated)."""
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _signed_with(payload: str, header: str, secret: str) -> bool:
     try:
         stripe.WebhookSignature.verify_header(payload, header, secret, tolerance=None)
+    except stripe.SignatureVerificationError:
+        return False
+    return True
+
+
+def verify_signature(payload: str, header: str, secrets: Sequence[str], tolerance: int) -> None:
+    """Raise a 400 ApiError unless `header` signs `payload` with one of `secrets`.
+
+    The signature's timestamp must also be within ±tolerance seconds of now.
+    """
+    try:
+        if not any(_signed_with(payload, header, secret) for secret in secrets):
+            raise stripe.SignatureVerificationError("no signature matches", header)
         # the SDK verifies against the first t=; a header with several could pair an old
         # signature with a fresh-looking timestamp, so exactly one is accepted
         (timestamp,) = [
@@ -174,10 +195,16 @@ async def stripe_webhook(request: Request) -> Response:
     did not pay its pack's price: recorded, never retried), 500 so Stripe retries."""
     started = time.perf_counter()
     svc: Services = request.app.state.services
-    secret = svc.secrets.stripe_webhook_secret
-    if not secret:
+    secrets = webhook_secrets(svc.secrets.stripe_webhook_secret or "")
+    if not secrets:
         raise ApiError(503, "webhooks_not_configured", {}, "STRIPE_WEBHOOK_SECRET is not set.")
-    raw = await _read_body(request, svc.cfg.api.max_webhook_bytes)
+    try:
+        raw = await _read_body(request, svc.cfg.api.max_webhook_bytes)
+    except ClientDisconnect:
+        # nothing was recorded or applied: Stripe, having no answer, delivers it again
+        WEBHOOK_REJECTED.labels("client_disconnected").inc()
+        log.info("stripe_webhook_client_disconnected stage=body")
+        return Response(status_code=CLIENT_CLOSED_REQUEST)
     header = request.headers.get("stripe-signature")
     if not header:
         raise _reject("missing_signature", "The Stripe-Signature header is missing.")
@@ -185,7 +212,7 @@ async def stripe_webhook(request: Request) -> Response:
         payload = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise _reject("malformed_payload", "The body is not UTF-8.") from exc
-    verify_signature(payload, header, secret, svc.cfg.stripe.webhook_tolerance_seconds)
+    verify_signature(payload, header, secrets, svc.cfg.stripe.webhook_tolerance_seconds)
     try:
         event = json.loads(payload)
     except ValueError as exc:

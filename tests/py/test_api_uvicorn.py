@@ -7,6 +7,7 @@ duplicate webhook deliveries and a schemathesis run over the OpenAPI spec.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -32,6 +33,7 @@ from tests.py.fakes import stripe_fake
 from tests.py.fakes.billing_env import JWT_SECRET, WEBHOOK_SECRET, auth
 
 CFG = load_config()
+METRICS_TOKEN = "uvicorn-metrics-token"
 
 
 @dataclass
@@ -39,6 +41,8 @@ class Served:
     db: TestDatabase
     fake: stripe_fake.FakeStripe
     url: str
+    port: int
+    log: Path
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +62,7 @@ def served(cluster: devstack.Cluster, tmp_path_factory: pytest.TempPathFactory) 
         "STRIPE_SECRET_KEY": "sk_test_fake",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "STRIPE_API_BASE": fake.url,
+        "METRICS_TOKEN": METRICS_TOKEN,
     }
     log = tmp_path_factory.mktemp("api") / "api.log"
     with log.open("wb") as out:
@@ -72,7 +77,7 @@ def served(cluster: devstack.Cluster, tmp_path_factory: pytest.TempPathFactory) 
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(url, proc, log)
-        yield Served(db, fake, url)
+        yield Served(db, fake, url, port, log)
         assert ledger_mismatches(db) == [], "ledger invariant broken"
     finally:
         proc.terminate()
@@ -171,3 +176,49 @@ def test_schemathesis_finds_no_server_errors(served: Served) -> None:
     # the run reached the business logic, not only validation errors
     assert seen[("/api/user/buy_pack", 200)] > 0, seen
     assert served.fake.violations == []
+
+
+def _log_since(served: Served, offset: int, until: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        text = served.log.read_bytes()[offset:].decode(errors="replace")
+        if until in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
+def test_client_that_disconnects_mid_webhook_is_one_log_line_and_changes_nothing(
+    served: Served,
+) -> None:
+    db = served.db
+    user = db.create_user()
+    before = balances(db, user)["purchased_credits"]
+    evt = ev.event("payment_intent.succeeded", ev.payment_intent(str(user), "small", 499))
+    body, headers = ev.signed(evt, WEBHOOK_SECRET)
+    offset = served.log.stat().st_size
+    head = (
+        f"POST /api/webhook/stripe HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+        f"Stripe-Signature: {headers['Stripe-Signature']}\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as sock:
+        sock.sendall(head.encode() + body[: len(body) // 2])
+        time.sleep(0.3)  # the server is now waiting for the rest of the body
+    text = _log_since(served, offset, "stripe_webhook_client_disconnected")
+    assert text.count("stripe_webhook_client_disconnected") == 1, text
+    assert "Traceback" not in text and "api_unhandled_error" not in text, text
+    found = db.fetchone("select 1 as found from stripe_webhook_events where id = %s", [evt["id"]])
+    assert found is None
+    assert balances(db, user)["purchased_credits"] == before
+    # Stripe, which got no answer, delivers the event again: applied once
+    retry = httpx.post(f"{served.url}/api/webhook/stripe", content=body, headers=headers)
+    assert retry.status_code == 200 and retry.json()["duplicate"] is False
+    assert balances(db, user)["purchased_credits"] == before + CFG.packs["small"].credits
+
+
+def test_metrics_need_the_metrics_token_on_the_served_api(served: Served) -> None:
+    assert httpx.get(f"{served.url}/metrics").status_code == 401
+    scraped = httpx.get(
+        f"{served.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}
+    )
+    assert scraped.status_code == 200 and "flirt_webhook_events_total" in scraped.text

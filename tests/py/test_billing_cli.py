@@ -116,3 +116,18 @@ def test_replay_of_unknown_event_fails_with_one_line(db: TestDatabase, event_id:
     result = run(db, None, "webhooks", "replay", event_id)
     assert result.exit_code == 1
     assert "event_not_found" in result.output
+
+
+def test_replay_failed_with_nothing_failed_says_so_and_succeeds(db: TestDatabase) -> None:
+    plain = run(db, None, "webhooks", "replay", "--failed")
+    assert plain.exit_code == 0, plain.output
+    assert "nothing to replay" in plain.output
+    as_json = run(db, None, "webhooks", "replay", "--failed", "--json")
+    assert as_json.exit_code == 0, as_json.output
+    assert json.loads(as_json.stdout) == []
+
+
+def test_replay_without_ids_or_failed_is_refused(db: TestDatabase) -> None:
+    result = run(db, None, "webhooks", "replay")
+    assert result.exit_code == 1
+    assert "give event ids or --failed" in result.output
