@@ -18,10 +18,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import shutil
-import socket
 import statistics
 import tempfile
 import time
@@ -30,18 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from benchlib import free_port, markdown_option, print_saved, save_and_print, table
 
 from pyworker import devstack
 from pyworker.migrate import migrate
 from pyworker.settings import load_config
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def seed(conn: psycopg.Connection[Any], users: int) -> None:
@@ -96,12 +89,16 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--repeat", type=int, default=3)
+    markdown_option(parser)
     args = parser.parse_args()
+    if args.markdown:
+        print_saved(args.markdown, render)
+        return
 
     devstack.ensure_packages()
     base = Path(tempfile.mkdtemp(prefix="flirt-bench-admin-"))
     os.chmod(base, 0o755)  # the cluster may run as the postgres OS user
-    pg = devstack.Cluster(base / "data", _free_port(), cron_database="bench_cron", fast=True)
+    pg = devstack.Cluster(base / "data", free_port(), cron_database="bench_cron", fast=True)
     try:
         pg.init()
         pg.start()
@@ -158,31 +155,40 @@ def main() -> None:
         ),
         ("refresh_admin_metrics (1 day)", refresh, anchor_scan, "plain scan of the day's rows"),
     ]
-    print(
-        f"\nadmin benchmark: {args.users} users, {2 * args.users} ledger rows, "
-        f"{args.users} analyses (seeded in {seed_s:.1f}s); median of {args.repeat}\n"
-    )
-    print(f"{'measure':40} {'seconds':>9} {'anchor s':>9} {'ratio':>7}  anchor")
-    for name, value, anchor, what in rows:
-        print(f"{name:40} {value:9.3f} {anchor:9.3f} {value / anchor:7.2f}  {what}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"admin-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "users": args.users,
-                "batch": args.batch,
-                "repeat": args.repeat,
-                "seed_seconds": seed_s,
-                "results": [
-                    {"measure": n, "seconds": v, "anchor_seconds": a, "ratio": v / a, "anchor": w}
-                    for n, v, a, w in rows
+    report = {
+        "users": args.users,
+        "batch": args.batch,
+        "repeat": args.repeat,
+        "seed_seconds": seed_s,
+        "results": [
+            {"measure": n, "seconds": v, "anchor_seconds": a, "ratio": v / a, "anchor": w}
+            for n, v, a, w in rows
+        ],
+    }
+    save_and_print("admin", report, render)
+
+
+def render(report: dict[str, Any]) -> str:
+    """The table of a report (printed after a run, or from its JSON by --markdown)."""
+    return "\n".join(
+        [
+            f"{report['users']:,} users, {2 * report['users']:,} ledger rows, one analysis each;"
+            f" median of {report['repeat']}",
+            "",
+            table(
+                ("measure", "seconds", "anchor", "ratio"),
+                [
+                    (
+                        r["measure"],
+                        f"{r['seconds']:.3f}",
+                        f"{r['anchor']}: {r['anchor_seconds']:.3f} s",
+                        f"{r['ratio']:.2f}",
+                    )
+                    for r in report["results"]
                 ],
-            },
-            indent=2,
-        )
+            ),
+        ]
     )
-    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

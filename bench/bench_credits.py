@@ -1,8 +1,9 @@
 """Credits benchmark (run by hand, not CI).
 
 Usage: .venv/bin/python bench/bench_credits.py [--users 100000] [--reset-users 1000000]
-       [--clients 8] [--hot-clients 16] [--seconds 20] [--rounds 3] [--warmup 10]
-       [--fast] [--skip-actions] [--skip-reset]
+       [--clients 8] [--scale 10] [--hot-clients 16] [--seconds 20] [--rounds 3]
+       [--warmup 10] [--profile-seconds 10] [--fast] [--skip-actions] [--skip-reset]
+       .venv/bin/python bench/bench_credits.py --markdown bench/results/credits-….json
 
 Starts its own throwaway PostgreSQL cluster (loopback, free port; durable
 settings unless --fast turns fsync/synchronous_commit off), migrates it and
@@ -11,11 +12,21 @@ measures, each against its anchor in the same run:
 (a) perform_action through the PostgREST call path (connect as `authenticator`;
     per transaction BEGIN, SET LOCAL ROLE authenticated, request.jwt.claims,
     PostgREST's `select … from public.perform_action(...)`, COMMIT) for N users picked at random by
-    C pgbench clients, against pgbench's built-in tpcb-like at scale 1 (100,000
-    accounts) on the same cluster and database: one uncounted warm-up run of
-    each, then rounds that alternate which side goes first. TPS (median of the
-    rounds) and per-transaction p50/p99 latency from pgbench's own logs.
-    Goal: ratio >= 1.0.
+    C pgbench clients, against pgbench's built-in tpcb-like at scale S (default
+    10: 10 branches, 100 tellers, 1,000,000 accounts; never below C) on the same
+    cluster and database: one uncounted warm-up run of each, then rounds that
+    alternate which side goes first. TPS (median of the rounds),
+    per-transaction p50/p99 latency from pgbench's own logs, and per
+    transaction the cluster's CPU time (every PostgreSQL process, from /proc)
+    and WAL bytes. Goal: ratio >= 1.0.
+    Why scale >= clients: every tpcb-like transaction updates one of the S
+    `pgbench_branches` rows, so at scale 1 all clients queue on one row lock
+    and the anchor measures that lock, not the machine (it runs at about half
+    the speed of scale 10).
+    Then, not timed, a profile of each side (--profile-seconds): with
+    pg_stat_statements tracking nested statements, the server time, rows and
+    WAL bytes per call of every statement, including those inside
+    perform_action, so the table shows where the time goes.
 (b) one hot user and 16 clients: every client keeps calling perform_action
     until the balance is gone. Reports TPS and proves there was no overdraft
     (successes = balance / cost exactly, no ledger balance below zero, ledger
@@ -27,19 +38,18 @@ measures, each against its anchor in the same run:
     batch holding its row locks for 1 s or more (each batch's time includes
     its COMMIT).
 
-Prints a table and writes JSON to bench/results/credits-<timestamp>.json.
+Writes JSON to bench/results/credits-<timestamp>.json and prints its tables
+from that JSON (`--markdown FILE` prints them again from a saved run).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -49,12 +59,19 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+from benchlib import (
+    cluster_cpu_seconds,
+    free_port,
+    markdown_option,
+    print_saved,
+    save_and_print,
+    table,
+)
 
 from pyworker import devstack
 from pyworker.migrate import migrate
 from pyworker.settings import load_config
 
-RESULTS = Path(__file__).parent / "results"
 PGBENCH = str(devstack.PG_BIN / "pgbench")
 COST = 5  # short_chat
 CHAT = '{"chat":"Them: are you free friday?\\nMe: maybe, what did you have in mind?"}'
@@ -111,12 +128,6 @@ select count(*) as n from reset
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _collect_batch_ms(batches: list[float], diag: psycopg.errors.Diagnostic) -> None:
     """Keep the duration of each `daily_reset_batch` the reset procedure reports."""
     found = re.match(r"daily_reset_batch .*ms=([0-9.]+)", diag.message_primary or "")
@@ -142,7 +153,7 @@ class Bench:
         self.base = base
         self.fast = fast
         self.pg = devstack.Cluster(
-            base / "data", _free_port(), cron_database="flirt_cron", fast=fast
+            base / "data", free_port(), cron_database="flirt_cron", fast=fast
         )
 
     def start(self) -> None:
@@ -151,6 +162,11 @@ class Bench:
             # room for the 1M-row reset without a checkpoint storm (same for both sides)
             conf.write(
                 "shared_buffers = '1GB'\nmax_wal_size = '8GB'\ncheckpoint_timeout = '30min'\n"
+            )
+            # loaded but idle while timed; the profile switches it on (same for both sides)
+            conf.write(
+                "shared_preload_libraries = 'pg_cron,pg_stat_statements'\n"
+                "pg_stat_statements.track = 'none'\npg_stat_statements.max = 1000\n"
             )
         self.pg.start()
         self.pg.wait_ready()
@@ -183,15 +199,31 @@ class Bench:
             *args,
             database,
         ]
+        with self.admin(database) as conn:
+            lsn = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+        cpu = cluster_cpu_seconds(self.pg.data_dir)
         out = subprocess.run(cmd, cwd=workdir, capture_output=True, text=True, check=False)
+        cpu = cluster_cpu_seconds(self.pg.data_dir) - cpu
+        with self.admin(database) as conn:
+            wal = conn.execute(
+                "select pg_wal_lsn_diff(pg_current_wal_insert_lsn(), %s)", [lsn]
+            ).fetchone()[0]  # type: ignore[index]
         if out.returncode != 0:
             raise RuntimeError(f"pgbench failed: {out.stderr[-2000:]}")
         tps = float(re.search(r"tps = ([0-9.]+) \(without", out.stdout).group(1))  # type: ignore[union-attr]
+        done = int(re.search(r"actually processed: ([0-9]+)", out.stdout).group(1))  # type: ignore[union-attr]
         latencies = []
         for log in workdir.glob(f"{log_prefix}*"):
             for line in log.read_text().splitlines():
                 latencies.append(int(line.split()[2]) / 1000.0)  # µs → ms
-        return {"tps": tps, "latencies_ms": latencies, "stdout": out.stdout}
+        return {
+            "tps": tps,
+            "transactions": done,
+            "server_cpu_us_per_tx": round(cpu * 1e6 / max(done, 1), 1),
+            "wal_bytes_per_tx": round(float(wal) / max(done, 1)),
+            "latencies_ms": latencies,
+            "stdout": out.stdout,
+        }
 
 
 def seed_users(conn: psycopg.Connection[Any], users: int, days_behind: int, purchased: int) -> None:
@@ -223,6 +255,110 @@ def seed_users(conn: psycopg.Connection[Any], users: int, days_behind: int, purc
     conn.execute("checkpoint")
 
 
+def wal_by_relation(
+    b: Bench, start: str, end: str, names: dict[str, str], tx: int
+) -> list[dict[str, Any]]:
+    """WAL bytes per transaction by relation (pg_waldump), full-page images apart."""
+    dump = subprocess.run(
+        [
+            str(devstack.PG_BIN / "pg_waldump"),
+            "-p",
+            str(b.pg.data_dir / "pg_wal"),
+            "-s",
+            start,
+            "-e",
+            end,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    totals: dict[str, list[int]] = {}
+    for line in dump.stdout.splitlines():
+        found = re.search(r"len \(rec/tot\):\s*(\d+)/\s*(\d+)", line)
+        if not found:
+            continue
+        rel = re.search(r"rel \d+/\d+/(\d+)", line)
+        name = names.get(rel.group(1), rel.group(1)) if rel else line.split()[1] + " (no relation)"
+        entry = totals.setdefault(name, [0, 0, 0])
+        rec, tot = int(found.group(1)), int(found.group(2))
+        entry[0] += 1
+        entry[1] += rec
+        entry[2] += tot - rec  # full-page images ride on top of the record
+    return sorted(
+        (
+            {
+                "relation": name,
+                "records_per_tx": round(n / tx, 2),
+                "bytes_per_tx": round((rec + fpi) / tx),
+                "fpi_bytes_per_tx": round(fpi / tx),
+            }
+            for name, (n, rec, fpi) in totals.items()
+        ),
+        key=lambda r: -r["bytes_per_tx"],
+    )[:15]
+
+
+def profile_statements(
+    b: Bench, db: str, pgbench_args: list[str], user: str = devstack.SUPERUSER
+) -> dict[str, Any]:
+    """Where one side's server time goes, statement by statement (not a timed run).
+
+    pg_stat_statements with `track = all` also counts the statements run inside
+    functions; a function's own line includes the time of those it runs.
+    """
+    with b.admin(db) as conn:
+        conn.execute("alter system set pg_stat_statements.track = 'all'")
+        conn.execute("select pg_reload_conf()")
+        time.sleep(0.5)
+        conn.execute("select bench.pg_stat_statements_reset()")
+    with b.admin(db) as conn:
+        start = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+    try:
+        run = b.pgbench(db, user, pgbench_args, "profile")
+    finally:
+        with b.admin(db) as conn:
+            conn.execute("alter system reset pg_stat_statements.track")
+            conn.execute("select pg_reload_conf()")
+    with b.admin(db) as conn:
+        rows = conn.execute(
+            "select toplevel, regexp_replace(query, '\\s+', ' ', 'g'), calls,"
+            " total_exec_time * 1000 / calls, rows::float / calls, wal_bytes::float / calls,"
+            " shared_blks_dirtied::float / calls"
+            "  from bench.pg_stat_statements s join pg_database d on d.oid = s.dbid"
+            " where d.datname = %s and calls >= %s order by total_exec_time desc limit 20",
+            [db, run["transactions"] // 2],
+        ).fetchall()
+    tx = max(run["transactions"], 1)
+    with b.admin(db) as conn:
+        end = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+        names = dict(
+            conn.execute(
+                "select pg_relation_filenode(oid)::text, relname from pg_class"
+                " where pg_relation_filenode(oid) is not null"
+            ).fetchall()
+        )
+    return {
+        "wal_by_relation": wal_by_relation(b, str(start), str(end), names, tx),
+        "tps": run["tps"],
+        "transactions": run["transactions"],
+        "server_cpu_us_per_tx": run["server_cpu_us_per_tx"],
+        "wal_bytes_per_tx": run["wal_bytes_per_tx"],
+        "statements": [
+            {
+                "toplevel": top,
+                "query": query[:160],
+                "calls_per_tx": round(calls / tx, 2),
+                "exec_us_per_call": round(us, 1),
+                "rows_per_call": round(nrows, 2),
+                "wal_bytes_per_call": round(float(wal)),
+                "blocks_dirtied_per_call": round(dirtied, 3),
+            }
+            for top, query, calls, us, nrows, wal, dirtied in rows
+        ],
+    }
+
+
 def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
     db = b.new_database("bench")
     with b.admin(db) as conn:
@@ -232,6 +368,7 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
             "update public.app_settings set value = '100000000' where key = 'max_pending_analyses'"
         )
         conn.execute("create schema bench")
+        conn.execute("create extension pg_stat_statements schema bench")
         conn.execute("grant usage on schema bench to authenticated")
         conn.execute(
             "create function bench.try_perform_action(action_type text, input jsonb) returns text"
@@ -248,7 +385,7 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
             "-i",
             "-q",
             "-s",
-            "1",
+            str(args.scale),
             "-h",
             "127.0.0.1",
             "-p",
@@ -295,21 +432,32 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
             f" perform_action {action['tps']:.0f} tps"
         )
 
-    def summary(kind: str) -> dict[str, float]:
+    def summary(kind: str) -> dict[str, Any]:
         lat = [x for r in rounds for x in r[kind]["latencies_ms"]]
         return {
             "tps_median": statistics.median(r[kind]["tps"] for r in rounds),
-            "tps_rounds": [round(r[kind]["tps"], 1) for r in rounds],  # type: ignore[dict-item]
+            "tps_rounds": [round(r[kind]["tps"], 1) for r in rounds],
             "p50_ms": _pct(lat, 50),
             "p99_ms": _pct(lat, 99),
+            "server_cpu_us_per_tx": statistics.median(
+                r[kind]["server_cpu_us_per_tx"] for r in rounds
+            ),
+            "wal_bytes_per_tx": statistics.median(r[kind]["wal_bytes_per_tx"] for r in rounds),
         }
 
     tpcb, rpc = summary("tpcb"), summary("rpc")
     ratios = [r["rpc"]["tps"] / r["tpcb"]["tps"] for r in rounds]
     with b.admin(db) as conn:
         broken = conn.execute("select count(*) from private.ledger_mismatches()").fetchone()
+    profile = {
+        "tpcb_like": profile_statements(b, db, [*common(args.profile_seconds), "-b", "tpcb-like"]),
+        "perform_action": profile_statements(
+            b, db, [*common(args.profile_seconds), "-n", "-f", str(script)], "authenticator"
+        ),
+    }
     result_a = {
         "users": args.users,
+        "scale": args.scale,
         "warmup_seconds": args.warmup,
         "clients": args.clients,
         "seconds": args.seconds,
@@ -320,6 +468,8 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
         "ratio_rounds": [round(x, 3) for x in ratios],
         "goal": ">= 1.0",
         "ledger_mismatches": broken[0] if broken else None,
+        "profile_seconds": args.profile_seconds,
+        "profile": profile,
     }
 
     # (b) one hot user: enough balance for exactly K actions, more attempts than that
@@ -482,7 +632,25 @@ def main() -> None:
     parser.add_argument("--fast", action="store_true", help="fsync off (default: durable)")
     parser.add_argument("--skip-reset", action="store_true", help="skip (c)")
     parser.add_argument("--skip-actions", action="store_true", help="skip (a) and (b)")
+    parser.add_argument(
+        "--scale",
+        type=int,
+        default=10,
+        help="pgbench scale of the tpcb-like anchor (branches; at least --clients)",
+    )
+    parser.add_argument(
+        "--profile-seconds", type=int, default=10, help="per side, for the statement profile"
+    )
+    markdown_option(parser)
     args = parser.parse_args()
+    if args.markdown:
+        print_saved(args.markdown, render)
+        return
+    if args.scale < args.clients:
+        parser.error(
+            f"--scale {args.scale} is below --clients {args.clients}: the anchor's clients"
+            " would queue on the same pgbench_branches rows"
+        )
 
     devstack.ensure_packages()
     base = Path(tempfile.mkdtemp(prefix="flirt-bench-"))
@@ -514,29 +682,44 @@ def main() -> None:
         b.pg.destroy()
         shutil.rmtree(base, ignore_errors=True)
 
-    rows: list[tuple[str, str, str, str]] = []
+    save_and_print("credits", report, render)
+
+
+def render(report: dict[str, Any]) -> str:
+    """The tables of a report (printed after a run, or from its JSON by --markdown)."""
+    rows: list[tuple[str, ...]] = []
+    out = [
+        f"{report['cluster']}; {report['postgres'].split(' on ')[0]};"
+        f" {report['machine']['cpus']} CPUs (shared)",
+        "",
+    ]
     if "a" in report:
         a, hb = report["a"], report["b"]
+        t, p = a["tpcb_like"], a["perform_action"]
         rows += [
             (
-                "(a) tpcb-like (anchor)",
-                f"{a['tpcb_like']['tps_median']:.0f} tps",
-                f"p50 {a['tpcb_like']['p50_ms']:.2f} ms / p99 {a['tpcb_like']['p99_ms']:.2f} ms",
+                f"(a) pgbench tpcb-like, scale {a['scale']}, {a['clients']} clients (anchor)",
+                f"{t['tps_median']:.0f} tps",
+                f"p50 {t['p50_ms']:.2f} ms / p99 {t['p99_ms']:.2f} ms;"
+                f" {t['server_cpu_us_per_tx']:.0f} µs CPU,"
+                f" {t['wal_bytes_per_tx']:.0f} B WAL per tx",
                 "",
             ),
             (
-                f"(a) perform_action, {a['users']:,} users, {a['clients']} clients",
-                f"{a['perform_action']['tps_median']:.0f} tps",
-                f"p50 {a['perform_action']['p50_ms']:.2f} ms"
-                f" / p99 {a['perform_action']['p99_ms']:.2f} ms",
-                f"{a['ratio']:.2f}x (goal >= 1.0; rounds"
+                f"(a) `perform_action` via the PostgREST call path, {a['users']:,} users,"
+                f" {a['clients']} clients",
+                f"{p['tps_median']:.0f} tps",
+                f"p50 {p['p50_ms']:.2f} ms / p99 {p['p99_ms']:.2f} ms;"
+                f" {p['server_cpu_us_per_tx']:.0f} µs CPU,"
+                f" {p['wal_bytes_per_tx']:.0f} B WAL per tx",
+                f"{a['ratio']:.2f}x (goal ≥ 1.0; rounds"
                 f" {', '.join(f'{x:.2f}' for x in a['ratio_rounds'])})",
             ),
             (
                 f"(b) one hot user, {hb['clients']} clients",
                 f"{hb['tps']:.0f} tps",
-                f"{hb['successes']}/{hb['balance_allows']} charged, final {hb['final_balance']}, "
-                f"lowest {hb['lowest_ledger_balance']}",
+                f"{hb['successes']}/{hb['balance_allows']} charged, final {hb['final_balance']},"
+                f" lowest ledger balance {hb['lowest_ledger_balance']}",
                 "no overdraft" if hb["no_overdraft"] else "OVERDRAFT",
             ),
         ]
@@ -544,31 +727,59 @@ def main() -> None:
         c = report["c"]
         rows += [
             (
-                f"(c) bare reset, {c['users']:,} users, 1 statement (anchor)",
+                f"(c) bare reset, {c['users']:,} users, one statement (anchor)",
                 f"{c['bare_seconds']:.1f} s",
                 "",
                 "",
             ),
             (
-                f"(c) flirt_daily_reset job, batches of {c['batch_size']}",
+                f"(c) `flirt_daily_reset` job, batches of {c['batch_size']}",
                 f"{c['batched_seconds']:.1f} s",
-                f"max batch {c['max_batch_ms']:.0f} ms (incl. commit); per round"
-                f" {', '.join(f'{x:.0f}' for x in c['max_batch_ms_rounds'])} ms",
-                f"{c['ratio']:.2f}x (goal <= 1.3; rounds"
+                f"max batch {c['max_batch_ms']:.0f} ms incl. commit (rounds"
+                f" {', '.join(f'{x:.0f}' for x in c['max_batch_ms_rounds'])} ms)",
+                f"{c['ratio']:.2f}x (goal ≤ 1.3; rounds"
                 f" {', '.join(f'{x:.2f}' for x in c['ratio_rounds'])})",
             ),
         ]
-    print(
-        f"\n{report['cluster']}; {report['postgres'].split(' on ')[0]};"
-        f" {os.cpu_count()} CPUs (shared)"
-    )
-    print("| measurement | result | detail | vs anchor |\n|---|---|---|---|")
-    for row in rows:
-        print("| " + " | ".join(row) + " |")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"credits-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps(report, indent=2, default=str))
-    print(f"\nJSON: {out}")
+    out.append(table(("measurement", "result", "detail", "vs anchor"), rows))
+    for side, prof in report.get("a", {}).get("profile", {}).items():
+        out += [
+            "",
+            f"Profile of {side} ({prof['tps']:.0f} tps while profiled,"
+            f" {prof['server_cpu_us_per_tx']:.0f} µs CPU and {prof['wal_bytes_per_tx']:.0f} B WAL"
+            " per transaction; a function's line includes the statements it runs):",
+            "",
+            table(
+                ("statement", "calls/tx", "µs/call", "rows/call", "WAL B/call", "dirtied/call"),
+                [
+                    (
+                        ("" if st["toplevel"] else "↳ ")
+                        + "`"
+                        + st["query"].replace("|", "\\|")[:100]
+                        + "`",
+                        st["calls_per_tx"],
+                        st["exec_us_per_call"],
+                        st["rows_per_call"],
+                        st["wal_bytes_per_call"],
+                        st["blocks_dirtied_per_call"],
+                    )
+                    for st in prof["statements"]
+                ],
+            ),
+        ]
+        out += [
+            "",
+            f"WAL of {side} by relation (pg_waldump, per transaction):",
+            "",
+            table(
+                ("relation", "records", "bytes", "of which full-page images"),
+                [
+                    (w["relation"], w["records_per_tx"], w["bytes_per_tx"], w["fpi_bytes_per_tx"])
+                    for w in prof.get("wal_by_relation", [])
+                ],
+            ),
+        ]
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

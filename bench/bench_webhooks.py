@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_webhooks.py [--seconds 15] [--connections 50]
        [--rounds 5] [--users 1000] [--threads 1] [--http httptools|h11] [--fast]
+       .venv/bin/python bench/bench_webhooks.py --markdown bench/results/webhooks-….json
 Needs wrk (apt-get install wrk).
 
 Starts its own throwaway PostgreSQL cluster (loopback, free port; durable
@@ -31,7 +32,12 @@ and the CPU per request of the server, PostgreSQL and wrk; the ratio
 api/anchor is taken per round and its median reported (goal >= 0.4), and the
 p99 goal (< 50 ms) must hold in every round. Afterwards it checks that every
 event was applied exactly once and the ledger invariant holds.
-Prints a table and writes JSON to bench/results/webhooks-<timestamp>.json.
+The signed events are unique and held in memory; their number follows the
+rate measured in each warm-up (twice what the run needs at that rate), and a
+run that still runs out of events is repeated with twice as many, so the
+pool never caps a fast machine.
+Writes JSON to bench/results/webhooks-<timestamp>.json and prints its tables
+from that JSON (`--markdown FILE` prints them again).
 """
 
 from __future__ import annotations
@@ -55,6 +61,16 @@ from typing import Any
 
 import psycopg
 import stripe
+from benchlib import (
+    cluster_cpu_seconds,
+    cpu_seconds,
+    free_port,
+    machine_ticks,
+    markdown_option,
+    print_saved,
+    save_and_print,
+    table,
+)
 
 from pyworker import devstack
 from pyworker.migrate import migrate
@@ -65,12 +81,6 @@ SECRET = "whsec_bench_secret"
 PATH = "/api/webhook/stripe"
 WRK_SCRIPT = Path(__file__).parent / "wrk_events.lua"
 UVICORN = ["--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def user_id(n: int) -> str:
@@ -136,8 +146,6 @@ def drive(
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = json.loads(done.stdout.strip().splitlines()[-1])
-    if out["ran_out"]:
-        raise SystemExit(f"wrk sent every signed event in {seconds} s: sign more")
     requests = out["requests"]
     elapsed = out["duration_us"] / 1e6
     return {
@@ -147,6 +155,7 @@ def drive(
         "p50_ms": round(out["p50_us"] / 1000, 2),
         "p99_ms": round(out["p99_us"] / 1000, 2),
         "max_ms": round(out["max_us"] / 1000, 2),
+        "ran_out": out["ran_out"],
         "status": {"2xx": requests - out["non_2xx"], "other": out["non_2xx"]},
         "socket_errors": out["socket_errors"] + out["timeouts"],
         "client_cpu_ms": round(
@@ -226,32 +235,6 @@ def vacuum(dsn: str) -> None:
         conn.execute("vacuum (analyze)")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_ticks() -> tuple[int, int]:
-    """(steal, total) clock ticks of all CPUs: time the hypervisor gave to other guests."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    return fields[7], sum(fields[:8])
-
-
-def cluster_cpu_seconds(data_dir: Path) -> float:
-    """CPU time of the postmaster and every process it started (backends, WAL writer...)."""
-    postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:  # exited meanwhile
-            continue
-        if int(stat.parent.name) == postmaster or int(fields[1]) == postmaster:
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
-
-
 def serve(
     args: list[str], env: dict[str, str], port: int, log: Path, http: str
 ) -> subprocess.Popen[bytes]:
@@ -292,7 +275,12 @@ def main() -> None:
         help="uvicorn --http (httptools: as `flirt-admin api run`)",
     )
     parser.add_argument("--fast", action="store_true", help="fsync/synchronous_commit off")
+    markdown_option(parser)
     args = parser.parse_args()
+    if args.markdown:
+        print_saved(args.markdown, render)
+        return
+    started_at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install wrk")
 
@@ -344,27 +332,51 @@ def main() -> None:
         procs.append(serve(api_app, env, api_port, log, args.http))
         procs.append(serve(["bench.bare_app:app"], env, bare_port, log, args.http))
 
-        # enough unique events for the fastest plausible rate, signed up front
-        per_second = 12000
+        # Events are unique and signed up front (in memory: writing them back to disk
+        # would compete with PostgreSQL's fsyncs), so the pool is sized from the rate
+        # this machine reaches: each warm-up measures it (with a bigger pool again if
+        # even the warm-up ran out), the run gets twice what that rate needs, and a
+        # run that still runs out is repeated with a pool twice as big.
+        guess = 12000.0  # events/s, first guess only
         rounds: list[dict[str, Any]] = []
         warmed_up = 0  # warm-up events the api answered (and applied)
+        refills = 0
+        api_drives = 0  # wrk runs against the api: each may stop with requests in flight
         for r in range(args.rounds):
             for name, port in (("anchor", bare_port), ("api", api_port)):
                 run = f"{r}{name[0]}{uuid.uuid4().hex[:6]}"
-                # in memory: writing them back to disk would compete with PostgreSQL's fsyncs
-                warm = write_events(shm / "warm.tsv", args.users, 2 * per_second, run + "w")
-                events = write_events(
-                    shm / "events.tsv", args.users, int(args.seconds * per_second), run
-                )
-                warm_up = drive(port, warm, args.connections, 2, args.threads)
-                if name == "api":
-                    warmed_up += warm_up["status"]["2xx"]
-                    vacuum(superuser)
-                pid = procs[0 if name == "api" else 1].pid
-                before = (cpu_seconds(pid), cluster_cpu_seconds(pg.data_dir))
-                ticks = machine_ticks()
-                result = drive(port, events, args.connections, args.seconds, args.threads)
-                after = (cpu_seconds(pid), cluster_cpu_seconds(pg.data_dir))
+                while True:
+                    warm = write_events(shm / "warm.tsv", args.users, int(2 * guess), run + "w")
+                    warm_up = drive(port, warm, args.connections, 2, args.threads)
+                    if name == "api":
+                        api_drives += 1
+                        warmed_up += warm_up["status"]["2xx"]
+                    if not warm_up["ran_out"]:
+                        break
+                    guess *= 3
+                    run += "x"
+                rate = max(warm_up["per_second"], 1.0)
+                pool = int(2 * rate * args.seconds) + 10 * args.connections
+                while True:
+                    events = write_events(shm / "events.tsv", args.users, pool, run)
+                    if name == "api":
+                        vacuum(superuser)
+                    pid = procs[0 if name == "api" else 1].pid
+                    before = (cpu_seconds(pid), cluster_cpu_seconds(pg.data_dir))
+                    ticks = machine_ticks()
+                    result = drive(port, events, args.connections, args.seconds, args.threads)
+                    after = (cpu_seconds(pid), cluster_cpu_seconds(pg.data_dir))
+                    if name == "api":
+                        api_drives += 1
+                    if not result["ran_out"]:
+                        break
+                    if name == "api":  # applied, but not part of a counted run
+                        warmed_up += result["status"]["2xx"]
+                    print(f"  {name}: {pool} events ran out within the run; again with more")
+                    refills += 1
+                    pool *= 2
+                    run += "r"
+                result["pool"] = pool
                 steal, total = (b - a for a, b in zip(ticks, machine_ticks(), strict=True))
                 result["steal_pct"] = round(100 * steal / max(total, 1), 1)
                 # CPU per answered request of the server and PostgreSQL (wrk's is in
@@ -391,7 +403,7 @@ def main() -> None:
             applied, grants, payments, mismatches = counts
         answered = warmed_up + sum(r["status"]["2xx"] for r in rounds if r["target"] == "api")
         # wrk stops with up to one request a connection in flight: applied, never answered
-        in_flight = args.connections * 2 * args.rounds
+        in_flight = args.connections * api_drives
         applied, grants, payments = (n - args.history for n in (applied, grants, payments))
         exactly_once = applied == grants == payments and answered <= applied <= answered + in_flight
     finally:
@@ -440,42 +452,70 @@ def main() -> None:
         "applied_exactly_once": exactly_once,
         "ledger_mismatches": mismatches,
     }
-    print()
-    print(
-        f"{'target (median round)':<28}{'events/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
-        f"{'CPU ms/req':>12}"
-    )
-    for label, row in (("bare FastAPI {} (anchor)", anchor), ("POST /api/webhook/stripe", api)):
-        print(
-            f"{label:<28}{row['per_second']:>10}{row['p50_ms']:>10}{row['p99_ms']:>10}"
-            f"{row['server_cpu_ms']:>12}"
-        )
-    print(
-        f"ratio api/anchor = {ratio} (median of {summary['ratios']}; goal >= 0.4); "
-        f"api p99 per round {summary['api_p99_ms_per_round']} ms (goal < 50 ms)"
-    )
-    print(
-        f"applied exactly once: {exactly_once} ({applied} events processed, {grants} grants, "
-        f"{payments} payments, {answered} answered 200); ledger mismatches: {mismatches}"
-    )
-    RESULTS.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    path = RESULTS / f"webhooks-{stamp}.json"
-    path.write_text(
-        json.dumps(
-            {
-                "benchmark": "webhooks",
-                "settings": vars(args) | {"uvicorn": UVICORN, "cpus": os.cpu_count()},
-                "host": platform.platform(),
-                "summary": summary,
-                "rounds": rounds,
-            },
-            indent=2,
-        )
-    )
-    print(f"wrote {path.relative_to(ROOT)}")
+    report = {
+        "benchmark": "webhooks",
+        "started_at": started_at,
+        "settings": vars(args) | {"uvicorn": UVICORN, "cpus": os.cpu_count()},
+        "host": platform.platform(),
+        "refills": refills,
+        "summary": summary,
+        "rounds": rounds,
+    }
+    save_and_print("webhooks", report, render)
     if not exactly_once or mismatches:
         raise SystemExit("FAILED: events applied other than once, or a ledger mismatch")
+
+
+def render(report: dict[str, Any]) -> str:
+    """The tables of a report (printed after a run, or from its JSON by --markdown)."""
+    s, cfg = report["summary"], report["settings"]
+    pairs = {(x["round"], x["target"]): x for x in report["rounds"]}  # the median round's two runs
+    median = sorted(
+        {x["round"] for x in report["rounds"]},
+        key=lambda n: pairs[(n, "api")]["per_second"] / pairs[(n, "anchor")]["per_second"],
+    )
+    mid = median[(len(median) - 1) // 2]
+    rows = []
+    for label, target in (
+        ("bare FastAPI endpoint returning `{}` (anchor)", "anchor"),
+        ("`POST /api/webhook/stripe`", "api"),
+    ):
+        x = pairs[(mid, target)]
+        rows.append(
+            (
+                label,
+                f"{x['per_second']:,.0f}",
+                x["p50_ms"],
+                x["p99_ms"],
+                f"{x['server_cpu_ms']} · "
+                + (f"{x['postgres_cpu_ms']}" if target == "api" else "-"),
+            )
+        )
+    return "\n".join(
+        [
+            f"{cfg['rounds']} rounds of {cfg['seconds']:g} s, {cfg['connections']} connections,"
+            f" {cfg['cpus']} CPUs, {'fsync off' if cfg['fast'] else 'durable'};"
+            f" {report['host']}",
+            "",
+            table(
+                (
+                    "target (median round)",
+                    "events/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "CPU ms/event: server · PostgreSQL",
+                ),
+                rows,
+            ),
+            "",
+            f"Ratio {s['ratio_median']} (goal ≥ 0.4; median of rounds"
+            f" {', '.join(str(r) for r in s['ratios'])}); api p99 per round"
+            f" {', '.join(str(p) for p in s['api_p99_ms_per_round'])} ms (goal < 50 ms,"
+            f" {'met' if s['goal_p99_met'] else 'NOT met'});"
+            f" {s['events_answered_200']:,} answered events, applied exactly once:"
+            f" {s['applied_exactly_once']}; ledger mismatches: {s['ledger_mismatches']}.",
+        ]
+    )
 
 
 if __name__ == "__main__":

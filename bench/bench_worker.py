@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -40,6 +39,8 @@ from psycopg.types.json import Jsonb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchlib import free_port, markdown_option, print_saved, save_and_print, table  # noqa: E402
+
 from pyworker import devstack  # noqa: E402
 from pyworker.migrate import migrate  # noqa: E402
 from pyworker.providers.base import AnalysisRequest  # noqa: E402
@@ -50,12 +51,6 @@ from tests.py.fakes.worker_process import write_config  # noqa: E402
 BENCH_VENV = ROOT / "bench" / ".venv"
 RESULTS = ROOT / "bench" / "results"
 DB = "flirt"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def ensure_bench_venv() -> Path:
@@ -175,7 +170,11 @@ def main() -> None:
     parser.add_argument("--latency-jobs", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds (median)")
     parser.add_argument("--fast", action="store_true", help="fsync off (throughput upper bound)")
+    markdown_option(parser)
     args = parser.parse_args()
+    if args.markdown:
+        print_saved(args.markdown, render)
+        return
 
     python = ensure_bench_venv()
     base = Path(tempfile.mkdtemp(prefix="flirt-bench-"))
@@ -255,44 +254,53 @@ def main() -> None:
         shutil.rmtree(base, ignore_errors=True)
 
     anchor, pgq = results[0]["per_second"], results[1]["per_second"]
-    print()
-    print(
-        f"{'scenario':44} {'jobs':>6} {'seconds':>8} {'jobs/s':>8} {'x anchor':>9} "
-        f"{'x PgQueuer':>10} {'RSS MB':>7}"
-    )
     for r in results:
-        rss = f"{r['rss_kb'] / 1024:.0f}" if r.get("rss_kb") else "-"
         r["x_anchor"] = r["per_second"] / anchor
         r["x_pgqueuer"] = r["per_second"] / pgq
-        print(
-            f"{r['scenario']:44} {r['jobs']:>6} {r['seconds']:>8.2f} {r['per_second']:>8.0f} "
-            f"{r['x_anchor']:>9.2f} {r['x_pgqueuer']:>10.2f} {rss:>7}"
-        )
+    report = {
+        "durable": not args.fast,
+        "rounds": args.rounds,
+        "jobs": args.jobs,
+        "load_average": os.getloadavg(),
+        "results": results,
+    }
+    save_and_print("worker", report, render)
+
+
+def render(report: dict[str, Any]) -> str:
+    """The tables of a report (printed after a run, or from its JSON by --markdown)."""
+    results = report["results"]
     latency = results[-1]
     target = 32 / 0.3
-    print(
-        "\nworker vs PgQueuer, median of per-round ratios:"
-        f" x1 {results[2]['paired_x_pgqueuer']:.2f}x,"
-        f" x2 {results[3]['paired_x_pgqueuer']:.2f}x (goal >= 1.0)"
-    )
-    print(
-        f"300 ms at concurrency 32: {latency['per_second']:.1f}/s = "
-        f"{latency['per_second'] / target:.0%} of {target:.1f}/s (goal >= 90 %)"
-    )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"worker-{time.strftime('%Y%m%dT%H%M%S')}.json"
-    out.write_text(
-        json.dumps(
-            {
-                "durable": not args.fast,
-                "rounds": args.rounds,
-                "load_average": os.getloadavg(),
-                "results": results,
-            },
-            indent=2,
+    rows = [
+        (
+            r["scenario"],
+            r["jobs"],
+            f"{r['seconds']:.2f}",
+            f"{r['per_second']:,.0f}",
+            f"{r['x_anchor']:.2f}",
+            f"{r.get('paired_x_pgqueuer', r['x_pgqueuer']):.2f}",
+            f"{r['rss_kb'] / 1024:.0f}" if r.get("rss_kb") else "-",
         )
+        for r in results
+    ]
+    return "\n".join(
+        [
+            f"{'durable' if report['durable'] else 'fsync off'}, {report['rounds']} rounds"
+            " in ABBA order, median per scenario",
+            "",
+            table(
+                ("scenario", "jobs", "seconds", "jobs/s", "x anchor", "x PgQueuer", "RSS MB"),
+                rows,
+            ),
+            "",
+            "x PgQueuer of the zero-latency rows is the median of per-round ratios"
+            f" (goal >= 1.0): x1 {results[2]['paired_x_pgqueuer']:.2f},"
+            f" x2 {results[3]['paired_x_pgqueuer']:.2f}. 300 ms at concurrency 32:"
+            f" {latency['per_second']:.1f}/s = {latency['per_second'] / target:.0%}"
+            f" of {target:.1f}/s (goal >= 90 %).",
+        ]
     )
-    print(f"written {out.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
