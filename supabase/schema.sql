@@ -14,6 +14,317 @@ CREATE SCHEMA public;
 
 COMMENT ON SCHEMA public IS 'standard public schema';
 
+-- Name: action_receipt; Type: TYPE; Schema: private; Owner: -
+
+CREATE TYPE private.action_receipt AS (
+	analysis_id uuid,
+	status text,
+	cost integer,
+	credits_remaining integer,
+	daily_credits integer,
+	purchased_credits integer,
+	replayed boolean
+);
+
+-- Name: credit_adjustment; Type: TYPE; Schema: private; Owner: -
+
+CREATE TYPE private.credit_adjustment AS (
+	user_id uuid,
+	delta integer,
+	transaction_id bigint,
+	daily_credits integer,
+	purchased_credits integer,
+	credits_remaining integer
+);
+
+-- Name: credit_balance; Type: TYPE; Schema: private; Owner: -
+
+CREATE TYPE private.credit_balance AS (
+	credits_remaining integer,
+	daily_credits integer,
+	purchased_credits integer,
+	daily_limit integer,
+	tier text,
+	next_reset_at timestamp with time zone,
+	restricted boolean
+);
+
+-- Name: deleted_reply; Type: TYPE; Schema: private; Owner: -
+
+CREATE TYPE private.deleted_reply AS (
+	id uuid,
+	deleted boolean
+);
+
+-- Name: admin_metrics_totals; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.admin_metrics_totals AS (
+	signups bigint,
+	credits_spent bigint,
+	credits_purchased bigint,
+	credits_granted bigint,
+	purchases bigint,
+	failed_analyses bigint,
+	ai_prompt_tokens bigint,
+	ai_completion_tokens bigint,
+	actions_by_type jsonb,
+	revenue_cents jsonb
+);
+
+-- Name: admin_metrics; Type: TABLE; Schema: public; Owner: -
+
+CREATE TABLE public.admin_metrics (
+    day date NOT NULL,
+    signups integer DEFAULT 0 NOT NULL,
+    active_users integer DEFAULT 0 NOT NULL,
+    actions_by_type jsonb DEFAULT '{}'::jsonb NOT NULL,
+    credits_spent bigint DEFAULT 0 NOT NULL,
+    credits_purchased bigint DEFAULT 0 NOT NULL,
+    credits_granted bigint DEFAULT 0 NOT NULL,
+    revenue_cents jsonb DEFAULT '{}'::jsonb NOT NULL,
+    purchases integer DEFAULT 0 NOT NULL,
+    active_subscriptions integer DEFAULT 0 NOT NULL,
+    failed_analyses integer DEFAULT 0 NOT NULL,
+    ai_prompt_tokens bigint DEFAULT 0 NOT NULL,
+    ai_completion_tokens bigint DEFAULT 0 NOT NULL,
+    computed_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+-- Name: TABLE admin_metrics; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON TABLE public.admin_metrics IS 'One row per day, recomputed (never incremented) from source tables.';
+
+-- Name: admin_metrics_report; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.admin_metrics_report AS (
+	from_date date,
+	to_date date,
+	days public.admin_metrics[],
+	totals public.admin_metrics_totals
+);
+
+-- Name: admin_user; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.admin_user AS (
+	id uuid,
+	email text,
+	tier text,
+	role text,
+	daily_credits integer,
+	purchased_credits integer,
+	credits_remaining integer,
+	subscription_status text,
+	restricted_reason text,
+	created_at timestamp with time zone
+);
+
+-- Name: admin_users_page; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.admin_users_page AS (
+	items public.admin_user[],
+	total bigint,
+	page_size integer,
+	page_offset integer
+);
+
+-- Name: analysis_detail; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.analysis_detail AS (
+	analysis_id uuid,
+	action_type text,
+	status text,
+	cost integer,
+	input jsonb,
+	result jsonb,
+	error text,
+	model text,
+	usage jsonb,
+	created_at timestamp with time zone,
+	started_at timestamp with time zone,
+	finished_at timestamp with time zone
+);
+
+-- Name: analyses; Type: TABLE; Schema: public; Owner: -
+
+CREATE TABLE public.analyses (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    action_type text NOT NULL,
+    cost integer NOT NULL,
+    daily_cost integer DEFAULT 0 NOT NULL,
+    purchased_cost integer DEFAULT 0 NOT NULL,
+    input jsonb,
+    status text DEFAULT 'queued'::text NOT NULL,
+    result jsonb,
+    error text,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    run_after timestamp with time zone DEFAULT now() NOT NULL,
+    locked_by text,
+    locked_until timestamp with time zone,
+    model text,
+    prompt_version text,
+    usage jsonb,
+    refunded_at timestamp with time zone,
+    input_purged_at timestamp with time zone,
+    idempotency_key text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    charges integer DEFAULT 1 NOT NULL,
+    CONSTRAINT analyses_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT analyses_charges_positive CHECK ((charges > 0)),
+    CONSTRAINT analyses_cost_check CHECK ((cost >= 0)),
+    CONSTRAINT analyses_cost_split CHECK (((daily_cost + purchased_cost) = cost)),
+    CONSTRAINT analyses_daily_cost_check CHECK ((daily_cost >= 0)),
+    CONSTRAINT analyses_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
+    CONSTRAINT analyses_max_attempts_check CHECK ((max_attempts > 0)),
+    CONSTRAINT analyses_purchased_cost_check CHECK ((purchased_cost >= 0)),
+    CONSTRAINT analyses_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'processing'::text, 'done'::text, 'failed'::text])))
+);
+
+-- Name: TABLE analyses; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON TABLE public.analyses IS 'Analysis queue and history; written only by the service.';
+
+-- Name: credits_transactions; Type: TABLE; Schema: public; Owner: -
+
+CREATE TABLE public.credits_transactions (
+    id bigint NOT NULL,
+    user_id uuid,
+    daily_delta integer DEFAULT 0 NOT NULL,
+    purchased_delta integer DEFAULT 0 NOT NULL,
+    kind text NOT NULL,
+    balance_after integer NOT NULL,
+    reference text,
+    idempotency_key text,
+    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT credits_transactions_kind_check CHECK ((kind = ANY (ARRAY['signup_bonus'::text, 'daily_reset'::text, 'action'::text, 'action_refund'::text, 'purchase'::text, 'subscription_grant'::text, 'admin_adjust'::text, 'refund_clawback'::text, 'dispute_clawback'::text])))
+);
+
+-- Name: TABLE credits_transactions; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON TABLE public.credits_transactions IS 'Append-only ledger: every change to a credit bucket writes exactly one row.';
+
+-- Name: payments; Type: TABLE; Schema: public; Owner: -
+
+CREATE TABLE public.payments (
+    id bigint NOT NULL,
+    stripe_payment_intent_id text NOT NULL,
+    stripe_checkout_session_id text,
+    stripe_charge_id text,
+    user_id uuid,
+    pack_id text,
+    amount_cents integer NOT NULL,
+    amount_refunded_cents integer DEFAULT 0 NOT NULL,
+    currency text NOT NULL,
+    credits_granted integer NOT NULL,
+    credits_clawed_back integer DEFAULT 0 NOT NULL,
+    status text DEFAULT 'paid'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT payments_amount_cents_check CHECK ((amount_cents >= 0)),
+    CONSTRAINT payments_amount_refunded_cents_check CHECK ((amount_refunded_cents >= 0)),
+    CONSTRAINT payments_clawback_range CHECK (((credits_clawed_back >= 0) AND (credits_clawed_back <= credits_granted))),
+    CONSTRAINT payments_credits_granted_check CHECK ((credits_granted >= 0)),
+    CONSTRAINT payments_status_check CHECK ((status = ANY (ARRAY['paid'::text, 'partially_refunded'::text, 'refunded'::text, 'disputed'::text])))
+);
+
+-- Name: TABLE payments; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON TABLE public.payments IS 'One row per Stripe payment that granted credits.';
+
+-- Name: saved_replies; Type: TABLE; Schema: public; Owner: -
+
+CREATE TABLE public.saved_replies (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    analysis_id uuid,
+    reply text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT saved_replies_reply_check CHECK (((char_length(reply) >= 1) AND (char_length(reply) <= 2000)))
+);
+
+-- Name: TABLE saved_replies; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON TABLE public.saved_replies IS 'Replies a user kept from an analysis.';
+
+-- Name: users; Type: TABLE; Schema: public; Owner: -
+
+CREATE TABLE public.users (
+    id uuid NOT NULL,
+    email text,
+    tier text NOT NULL,
+    daily_credits integer DEFAULT 0 NOT NULL,
+    purchased_credits integer DEFAULT 0 NOT NULL,
+    credits_remaining integer GENERATED ALWAYS AS ((daily_credits + purchased_credits)) STORED,
+    daily_reset_on date NOT NULL,
+    stripe_customer_id text,
+    subscription_id text,
+    subscription_status text,
+    subscription_event_at timestamp with time zone,
+    current_period_end timestamp with time zone,
+    cancel_at_period_end boolean DEFAULT false NOT NULL,
+    restricted_reason text,
+    role text DEFAULT 'user'::text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    invoice_event_at timestamp with time zone,
+    CONSTRAINT users_daily_credits_check CHECK ((daily_credits >= 0)),
+    CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['user'::text, 'admin'::text])))
+)
+WITH (fillfactor='80');
+
+-- Name: TABLE users; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON TABLE public.users IS 'Account, credit buckets and billing state of each auth user.';
+
+-- Name: data_export; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.data_export AS (
+	exported_at timestamp with time zone,
+	account public.users,
+	credits_transactions public.credits_transactions[],
+	analyses public.analyses[],
+	saved_replies public.saved_replies[],
+	payments public.payments[]
+);
+
+-- Name: history_item; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.history_item AS (
+	analysis_id uuid,
+	action_type text,
+	status text,
+	cost integer,
+	created_at timestamp with time zone,
+	finished_at timestamp with time zone
+);
+
+-- Name: history_page; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.history_page AS (
+	items public.history_item[],
+	next_cursor text
+);
+
+-- Name: saved_reply; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.saved_reply AS (
+	id uuid,
+	analysis_id uuid,
+	reply text,
+	created_at timestamp with time zone
+);
+
+-- Name: saved_replies_page; Type: TYPE; Schema: public; Owner: -
+
+CREATE TYPE public.saved_replies_page AS (
+	items public.saved_reply[],
+	next_cursor text
+);
+
 -- Name: admin_actor(); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.admin_actor() RETURNS text
@@ -29,7 +340,7 @@ $$;
 
 -- Name: admin_adjust_credits(uuid, integer, text); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) RETURNS jsonb
+CREATE FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) RETURNS private.credit_adjustment
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -64,32 +375,11 @@ begin
   v_tx := private.move_credits(v_user.id, 0, delta, 'admin_adjust', 'admin', null,
     jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()));
 
-  return jsonb_build_object(
-    'user_id', v_user.id, 'delta', delta, 'transaction_id', v_tx.id,
-    'daily_credits', v_user.daily_credits, 'purchased_credits', v_user.purchased_credits + delta,
-    'credits_remaining', v_tx.balance_after);
+  -- user_id, delta, transaction_id, daily_credits, purchased_credits, credits_remaining
+  return row(v_user.id, delta, v_tx.id, v_user.daily_credits, v_user.purchased_credits + delta,
+             v_tx.balance_after)::private.credit_adjustment;
 end
 $$;
-
--- Name: credits_transactions; Type: TABLE; Schema: public; Owner: -
-
-CREATE TABLE public.credits_transactions (
-    id bigint NOT NULL,
-    user_id uuid,
-    daily_delta integer DEFAULT 0 NOT NULL,
-    purchased_delta integer DEFAULT 0 NOT NULL,
-    kind text NOT NULL,
-    balance_after integer NOT NULL,
-    reference text,
-    idempotency_key text,
-    metadata jsonb DEFAULT '{}'::jsonb NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT credits_transactions_kind_check CHECK ((kind = ANY (ARRAY['signup_bonus'::text, 'daily_reset'::text, 'action'::text, 'action_refund'::text, 'purchase'::text, 'subscription_grant'::text, 'admin_adjust'::text, 'refund_clawback'::text, 'dispute_clawback'::text])))
-);
-
--- Name: TABLE credits_transactions; Type: COMMENT; Schema: public; Owner: -
-
-COMMENT ON TABLE public.credits_transactions IS 'Append-only ledger: every change to a credit bucket writes exactly one row.';
 
 -- Name: admin_credit_history(uuid, integer, bigint); Type: FUNCTION; Schema: private; Owner: -
 
@@ -119,13 +409,14 @@ $$;
 
 -- Name: admin_get_metrics(date, date); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.admin_get_metrics(from_date date, to_date date) RETURNS jsonb
+CREATE FUNCTION private.admin_get_metrics(from_date date, to_date date) RETURNS public.admin_metrics_report
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_day date;
-  v_days jsonb;
+  v_days public.admin_metrics[];
+  v_totals public.admin_metrics_totals;
 begin
   perform private.require_admin();
   perform private.check_date_range(from_date, to_date);
@@ -143,39 +434,33 @@ begin
     perform private.refresh_admin_metrics(v_day, v_day);
   end loop;
 
-  select coalesce(jsonb_agg(to_jsonb(m) order by m.day), '[]') into v_days
+  select coalesce(array_agg(m order by m.day), '{}') into v_days
     from public.admin_metrics m
    where m.day between from_date and to_date;
 
-  return jsonb_build_object(
-    'from_date', from_date,
-    'to_date', to_date,
-    'days', v_days,
-    'totals', (
-      select jsonb_build_object(
-        'signups', coalesce(sum(m.signups), 0),
-        'credits_spent', coalesce(sum(m.credits_spent), 0),
-        'credits_purchased', coalesce(sum(m.credits_purchased), 0),
-        'credits_granted', coalesce(sum(m.credits_granted), 0),
-        'purchases', coalesce(sum(m.purchases), 0),
-        'failed_analyses', coalesce(sum(m.failed_analyses), 0),
-        'ai_prompt_tokens', coalesce(sum(m.ai_prompt_tokens), 0),
-        'ai_completion_tokens', coalesce(sum(m.ai_completion_tokens), 0),
-        'actions_by_type', coalesce((
+  select coalesce(sum(m.signups), 0)::bigint,
+         coalesce(sum(m.credits_spent), 0)::bigint,
+         coalesce(sum(m.credits_purchased), 0)::bigint,
+         coalesce(sum(m.credits_granted), 0)::bigint,
+         coalesce(sum(m.purchases), 0)::bigint,
+         coalesce(sum(m.failed_analyses), 0)::bigint,
+         coalesce(sum(m.ai_prompt_tokens), 0)::bigint,
+         coalesce(sum(m.ai_completion_tokens), 0)::bigint,
+         coalesce((
           select jsonb_object_agg(k, n order by k) from (
             select e.key as k, sum(e.value::bigint) as n
               from public.admin_metrics m2, jsonb_each_text(m2.actions_by_type) e
              where m2.day between from_date and to_date group by 1) t), '{}'),
-        'revenue_cents', coalesce((
+         coalesce((
           select jsonb_object_agg(k, n order by k) from (
             select e.key as k, sum(e.value::bigint) as n
               from public.admin_metrics m2, jsonb_each_text(m2.revenue_cents) e
              where m2.day between from_date and to_date group by 1) t), '{}')
-      )
-      from public.admin_metrics m
-     where m.day between from_date and to_date
-    )
-  );
+    into v_totals
+    from public.admin_metrics m
+   where m.day between from_date and to_date;
+
+  return row(from_date, to_date, v_days, v_totals)::public.admin_metrics_report;
 end
 $$;
 
@@ -212,13 +497,13 @@ $$;
 
 -- Name: admin_list_users(text, text, integer, integer); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.admin_list_users(search text DEFAULT NULL::text, tier text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS jsonb
+CREATE FUNCTION private.admin_list_users(search text DEFAULT NULL::text, tier text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS public.admin_users_page
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_pattern text;
-  v_result jsonb;
+  v_result public.admin_users_page;
 begin
   perform private.require_admin();
   if page_size is null or page_size not between 1 and 100 then
@@ -244,20 +529,16 @@ begin
      order by m.created_at desc, m.id desc
      limit admin_list_users.page_size offset admin_list_users.page_offset
   )
-  select jsonb_build_object(
-    'items', coalesce((
-      select jsonb_agg(jsonb_build_object(
-               'id', p.id, 'email', p.email, 'tier', p.tier, 'role', p.role,
-               'daily_credits', p.daily_credits, 'purchased_credits', p.purchased_credits,
-               'credits_remaining', p.credits_remaining,
-               'subscription_status', p.subscription_status,
-               'restricted_reason', p.restricted_reason, 'created_at', p.created_at)
-             order by p.created_at desc, p.id desc)
-        from page p), '[]'),
-    'total', (select count(*) from matching),
-    'page_size', admin_list_users.page_size,
-    'page_offset', admin_list_users.page_offset
-  ) into v_result;
+  select coalesce((
+           select array_agg(row(p.id, p.email, p.tier, p.role, p.daily_credits,
+                                p.purchased_credits, p.credits_remaining, p.subscription_status,
+                                p.restricted_reason, p.created_at)::public.admin_user
+                            order by p.created_at desc, p.id desc)
+             from page p), '{}'),
+         (select count(*) from matching),
+         admin_list_users.page_size,
+         admin_list_users.page_offset
+    into v_result;
   return v_result;
 end
 $$;
@@ -355,37 +636,126 @@ CREATE FUNCTION private.apply_charge_dispute(dispute jsonb, event_id text) RETUR
     SET search_path TO ''
     AS $$
 declare
+  v_id text := dispute ->> 'id';
+  v_charge jsonb := dispute -> 'charge';
+  v_charge_id text := private.stripe_id(dispute -> 'charge');
+  v_intent text := coalesce(private.stripe_id(dispute -> 'payment_intent'),
+                            private.stripe_id(v_charge -> 'payment_intent'));
   v_payment public.payments;
-  v_delta integer;
+  v_user uuid;
+  v_row private.disputes;
+  v_delta integer := 0;
+  v_restriction text := private.dispute_restriction(v_id, dispute ->> 'reason');
+  v_restricted boolean := false;
 begin
   select p.* into v_payment
     from public.payments p
-   where p.stripe_payment_intent_id = private.stripe_id(dispute -> 'payment_intent')
-      or p.stripe_charge_id = private.stripe_id(dispute -> 'charge')
+   where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge_id
    limit 1
    for update;
-  if not found then
-    return private.billing_outcome('ignored', 'not a credit pack payment');
+  if found then
+    v_user := v_payment.user_id;  -- null when the account was deleted
+  elsif jsonb_typeof(v_charge) = 'object' then
+    v_user := private.charge_user(v_charge);
+    if v_user is null then
+      return private.billing_outcome('ignored', 'no account for charge ' || v_charge_id);
+    end if;
+  else
+    raise exception 'dispute % names charge % but not its customer: expand the charge', v_id,
+      v_charge_id;
   end if;
-  v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
-  update public.payments p
-     set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
-   where p.id = v_payment.id;
-  if v_payment.user_id is not null then
-    if v_delta > 0 then
-      perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
-        'dispute_clawback:' || event_id, dispute ->> 'id',
+
+  insert into private.disputes
+    (id, user_id, stripe_charge_id, stripe_payment_intent_id, payment_id, amount_cents, currency,
+     reason, status)
+  values (v_id, v_user, v_charge_id, v_intent, v_payment.id,
+          coalesce((dispute ->> 'amount')::integer, 0), coalesce(dispute ->> 'currency', ''),
+          coalesce(dispute ->> 'reason', 'unknown'), coalesce(dispute ->> 'status', 'needs_response'))
+  on conflict (id) do nothing;
+  select d.* into v_row from private.disputes d where d.id = v_id for update;
+  -- Stripe does not guarantee order: a dispute already closed as won takes nothing
+  if v_row.status = 'won' then
+    return private.billing_outcome('processed', format('dispute %s already won', v_id));
+  end if;
+
+  if v_payment.id is not null then
+    v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
+    update public.payments p
+       set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+     where p.id = v_payment.id;
+    if v_delta > 0 and v_user is not null then
+      perform private.clawback_purchased(v_user, v_delta, 'dispute_clawback',
+        'dispute_clawback:' || event_id, v_id,
         jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
                            'reason', dispute ->> 'reason'));
     end if;
-    update public.users u
-       set restricted_reason = coalesce(u.restricted_reason, 'payment_disputed:' || (dispute ->> 'id')),
-           updated_at = now()
-     where u.id = v_payment.user_id;
   end if;
-  return private.billing_outcome('processed',
-    format('dispute %s: clawed back %s credits, account restricted', dispute ->> 'id', v_delta),
+  if v_user is not null and v_row.restriction is null then
+    update public.users u set restricted_reason = v_restriction, updated_at = now()
+     where u.id = v_user and u.restricted_reason is null;
+    v_restricted := found;
+    if v_restricted then
+      update private.disputes d set restriction = v_restriction, updated_at = now()
+       where d.id = v_id;
+    end if;
+  end if;
+  return private.billing_outcome('processed', format(
+    'dispute %s (%s) on %s charge %s: clawed back %s credits, %s', v_id, dispute ->> 'reason',
+    case when v_payment.id is null then 'subscription' else 'pack' end, v_charge_id, v_delta,
+    case when v_restricted then 'account restricted'
+         when v_user is null then 'no account'
+         else 'account already restricted' end),
     jsonb_build_object('clawed_back', v_delta));
+end
+$$;
+
+-- Name: apply_charge_dispute_closed(jsonb, text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.apply_charge_dispute_closed(dispute jsonb, event_id text) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_id text := dispute ->> 'id';
+  v_status text := dispute ->> 'status';
+  v_row private.disputes;
+  v_next private.disputes;
+  v_next_restriction text;
+  v_lifted boolean := false;
+begin
+  select d.* into v_row from private.disputes d where d.id = v_id for update;
+  if not found then
+    -- closed before its creation was applied: record it first (a won one restricts nothing)
+    if private.apply_charge_dispute(dispute, event_id) ->> 'status' = 'ignored' then
+      return private.billing_outcome('ignored', 'no account for dispute ' || v_id);
+    end if;
+    select d.* into v_row from private.disputes d where d.id = v_id for update;
+  end if;
+  update private.disputes d
+     set status = v_status, closed_at = coalesce(d.closed_at, now()), updated_at = now()
+   where d.id = v_id;
+  if v_status = 'won' and v_row.restriction is not null then
+    select d.* into v_next
+      from private.disputes d
+     where d.user_id = v_row.user_id and d.id <> v_id and d.status <> 'won'
+     order by d.created_at, d.id
+     limit 1
+     for update;
+    v_next_restriction := case when v_next.id is not null
+                               then private.dispute_restriction(v_next.id, v_next.reason) end;
+    update public.users u set restricted_reason = v_next_restriction, updated_at = now()
+     where u.id = v_row.user_id and u.restricted_reason = v_row.restriction;
+    v_lifted := found;
+    update private.disputes d set restriction = null, updated_at = now() where d.id = v_id;
+    if v_lifted and v_next.id is not null then
+      update private.disputes d set restriction = v_next_restriction, updated_at = now()
+       where d.id = v_next.id;
+    end if;
+  end if;
+  return private.billing_outcome('processed', format('dispute %s closed as %s%s', v_id, v_status,
+    case when not v_lifted then ''
+         when v_next.id is null then ': restriction lifted'
+         else ': account stays restricted by dispute ' || v_next.id end));
 end
 $$;
 
@@ -408,14 +778,8 @@ begin
       or p.stripe_charge_id = charge ->> 'id'
    limit 1
    for update;
-  if not found and charge #>> '{metadata,pack_id}' is not null then
-    -- a pack payment whose grant has not been applied yet (its event failed or is in
-    -- flight): fail so that Stripe retries this refund after the grant exists
-    raise exception 'refund of pack payment % arrived before its grant',
-      private.stripe_id(charge -> 'payment_intent');
-  end if;
   if not found then
-    return private.billing_outcome('ignored', 'not a credit pack payment');
+    return private.apply_unpaid_charge_refund(charge);
   end if;
   v_amount := coalesce((charge ->> 'amount')::integer, v_payment.amount_cents);
   v_target := least(v_payment.credits_granted,
@@ -454,6 +818,7 @@ CREATE FUNCTION private.apply_checkout_session(session jsonb) RETURNS jsonb
 declare
   v_user uuid := private.stripe_object_user(session);
   v_pack text := session #>> '{metadata,pack_id}';
+  v_pack_row public.credit_packs;
 begin
   if session ->> 'mode' is distinct from 'payment' then
     return private.billing_outcome('ignored',
@@ -471,6 +836,25 @@ begin
   end if;
   if private.stripe_id(session -> 'payment_intent') is null then
     raise exception 'paid checkout session % has no payment_intent', session ->> 'id';
+  end if;
+  -- Events never carry the line items: the API (or billing sync) reads them from Stripe
+  -- and adds them in Stripe's expanded shape before applying.
+  if jsonb_typeof(session #> '{line_items,data}') is distinct from 'array' then
+    raise exception 'checkout session % has no line_items', session ->> 'id';
+  end if;
+  -- Paid means paid: the session must have sold the pack's own price (metadata alone is a claim).
+  select p.* into v_pack_row from public.credit_packs p where p.id = v_pack;
+  if found and not exists (
+      select 1 from jsonb_array_elements(session #> '{line_items,data}') l
+       where private.stripe_id(l -> 'price') = v_pack_row.stripe_price_id
+         and coalesce((l ->> 'quantity')::integer, 0) >= 1) then
+    return private.billing_outcome('rejected', format(
+      'price_mismatch: session %s sold %s, not the price %s of pack %s',
+      session ->> 'id',
+      coalesce((select string_agg(coalesce(private.stripe_id(l -> 'price'), '?') || ' x'
+                                  || coalesce(l ->> 'quantity', '?'), ', ')
+                  from jsonb_array_elements(session #> '{line_items,data}') l), 'nothing'),
+      v_pack_row.stripe_price_id, v_pack));
   end if;
   return private.grant_purchase(
     v_user, v_pack, private.stripe_id(session -> 'payment_intent'),
@@ -567,6 +951,7 @@ CREATE FUNCTION private.apply_payment_intent(intent jsonb) RETURNS jsonb
 declare
   v_user uuid := private.stripe_object_user(intent);
   v_pack text := intent #>> '{metadata,pack_id}';
+  v_pack_row public.credit_packs;
 begin
   if intent ->> 'status' is distinct from 'succeeded' then
     return private.billing_outcome('ignored', format('status %s', intent ->> 'status'));
@@ -577,9 +962,17 @@ begin
   if v_user is null then
     return private.billing_outcome('ignored', 'no account for this payment');
   end if;
+  -- Paid means paid: exactly the pack's price was received (metadata alone is a claim).
+  select p.* into v_pack_row from public.credit_packs p where p.id = v_pack;
+  if found and ((intent ->> 'amount_received')::bigint is distinct from v_pack_row.price_cents
+                or lower(intent ->> 'currency') is distinct from lower(v_pack_row.currency)) then
+    return private.billing_outcome('rejected', format(
+      'amount_mismatch: %s received %s %s, pack %s costs %s %s', intent ->> 'id',
+      coalesce(intent ->> 'amount_received', 'nothing'), intent ->> 'currency', v_pack,
+      v_pack_row.price_cents, lower(v_pack_row.currency)));
+  end if;
   return private.grant_purchase(
-    v_user, v_pack, intent ->> 'id',
-    coalesce((intent ->> 'amount_received')::integer, (intent ->> 'amount')::integer),
+    v_user, v_pack, intent ->> 'id', (intent ->> 'amount_received')::integer,
     intent ->> 'currency', null, private.stripe_id(intent -> 'latest_charge'), 'payment_intent');
 end
 $$;
@@ -621,7 +1014,9 @@ begin
     (id, type, stripe_created, payload, status, outcome, processed_at)
   values (v_id, v_type, v_created, event, v_status, v_result ->> 'outcome', now())
   on conflict (id) do update
+    -- the payload too: a retry may carry what the API read from Stripe since
     set status = excluded.status, outcome = excluded.outcome, last_error = null,
+        payload = excluded.payload,
         processed_at = excluded.processed_at, attempts = e.attempts + 1, updated_at = now();
   return jsonb_build_object('event_id', v_id, 'type', v_type, 'status', v_status,
                             'duplicate', false, 'outcome', v_result ->> 'outcome');
@@ -714,6 +1109,79 @@ begin
 end
 $$;
 
+-- Name: apply_unpaid_charge_refund(jsonb); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.apply_unpaid_charge_refund(charge jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_intent text := private.stripe_id(charge -> 'payment_intent');
+  v_user uuid;
+  v_refunded integer := coalesce((charge ->> 'amount_refunded')::integer, 0);
+begin
+  if charge #>> '{metadata,pack_id}' is not null then
+    if exists (select 1 from public.stripe_webhook_events e
+                where e.status = 'rejected'
+                  and v_intent in (e.payload #>> '{data,object,id}',
+                                   e.payload #>> '{data,object,payment_intent}')) then
+      return private.billing_outcome('processed', format(
+        'refund %s/%s of rejected payment %s: nothing was granted, nothing to claw back',
+        v_refunded, charge ->> 'amount', v_intent));
+    end if;
+    -- a pack payment whose grant has not been applied yet (its event failed or is in
+    -- flight): fail so that Stripe retries this refund after the grant exists
+    raise exception 'refund of pack payment % arrived before its grant', v_intent;
+  end if;
+  v_user := private.charge_user(charge);
+  if v_user is null then
+    return private.billing_outcome('ignored', 'no account for charge ' || (charge ->> 'id'));
+  end if;
+  insert into private.subscription_refunds as r
+    (stripe_charge_id, user_id, stripe_customer_id, stripe_payment_intent_id, amount_cents,
+     amount_refunded_cents, currency)
+  values (charge ->> 'id', v_user, private.stripe_id(charge -> 'customer'), v_intent,
+          coalesce((charge ->> 'amount')::integer, 0), v_refunded,
+          coalesce(charge ->> 'currency', ''))
+  on conflict (stripe_charge_id) do update
+    -- amount_refunded is cumulative: a late, smaller one changes nothing
+    set amount_refunded_cents = greatest(r.amount_refunded_cents, excluded.amount_refunded_cents),
+        updated_at = now();
+  return private.billing_outcome('processed', format(
+    'refund %s/%s of charge %s (no credit pack): recorded, no credits clawed back',
+    v_refunded, charge ->> 'amount', charge ->> 'id'));
+end
+$$;
+
+-- Name: billing_account(uuid, boolean); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.billing_account(target_user uuid, purchase boolean DEFAULT true) RETURNS jsonb
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user public.users;
+begin
+  select u.* into v_user from public.users u where u.id = target_user;
+  if not found then
+    perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
+      'No account exists for this token.');
+  end if;
+  if purchase and v_user.restricted_reason is not null then
+    perform private.raise_api_error(403, 'account_restricted', '{}'::jsonb,
+      'This account is restricted; contact support.');
+  end if;
+  return jsonb_build_object(
+    'user_id', v_user.id, 'email', v_user.email, 'tier', v_user.tier,
+    'stripe_customer_id', v_user.stripe_customer_id,
+    'subscription_id', v_user.subscription_id,
+    'subscription_status', v_user.subscription_status,
+    'subscribed', coalesce(v_user.subscription_status in ('active', 'trialing', 'past_due'), false),
+    'cancel_at_period_end', v_user.cancel_at_period_end,
+    'current_period_end', v_user.current_period_end);
+end
+$$;
+
 -- Name: billing_outcome(text, text, jsonb); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.billing_outcome(status text, outcome text, extra jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
@@ -780,6 +1248,22 @@ begin
   end if;
   return jsonb_build_object('tier_changed', true, 'from_tier', v_old_tier, 'to_tier', new_tier,
                             'daily_delta', v_new_daily - v_daily);
+end
+$$;
+
+-- Name: charge_user(jsonb); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.charge_user(charge jsonb) RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user uuid := private.stripe_object_user(charge);
+begin
+  if v_user is null and jsonb_typeof(charge -> 'payment_intent') = 'object' then
+    v_user := private.stripe_object_user(charge -> 'payment_intent');
+  end if;
+  return v_user;
 end
 $$;
 
@@ -1076,7 +1560,7 @@ $$;
 
 -- Name: delete_saved_reply(uuid); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.delete_saved_reply(reply_id uuid) RETURNS jsonb
+CREATE FUNCTION private.delete_saved_reply(reply_id uuid) RETURNS private.deleted_reply
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1089,7 +1573,7 @@ begin
     perform private.raise_api_error(404, 'reply_not_found',
       jsonb_build_object('reply_id', delete_saved_reply.reply_id), 'This saved reply does not exist.');
   end if;
-  return jsonb_build_object('id', delete_saved_reply.reply_id, 'deleted', true);
+  return row(delete_saved_reply.reply_id, true)::private.deleted_reply;
 end
 $$;
 
@@ -1111,8 +1595,20 @@ begin
     when 'invoice.payment_failed' then private.apply_invoice(object, created, false)
     when 'charge.refunded' then private.apply_charge_refunded(object, event_id)
     when 'charge.dispute.created' then private.apply_charge_dispute(object, event_id)
+    when 'charge.dispute.closed' then private.apply_charge_dispute_closed(object, event_id)
     else private.billing_outcome('ignored', 'event type not handled')
   end;
+end
+$$;
+
+-- Name: dispute_restriction(text, text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.dispute_restriction(dispute_id text, reason text) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+begin
+  return format('payment_disputed:%s:%s', dispute_id, coalesce(reason, 'unknown'));
 end
 $$;
 
@@ -1129,19 +1625,19 @@ $$;
 
 -- Name: export_my_data(); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.export_my_data() RETURNS jsonb
+CREATE FUNCTION private.export_my_data() RETURNS public.data_export
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_uid uuid := auth.uid();
-  v_export jsonb;
+  v_export public.data_export;
 begin
   if v_uid is null then
     perform private.raise_api_error(401, 'not_authenticated', '{}'::jsonb, 'Sign in first.');
   end if;
   v_export := private.export_user_data(v_uid);
-  if v_export is null then
+  if v_export.account is null then
     perform private.raise_api_error(404, 'user_not_found', '{}'::jsonb,
       'This account no longer exists.');
   end if;
@@ -1151,28 +1647,18 @@ $$;
 
 -- Name: export_user_data(uuid); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.export_user_data(user_id uuid) RETURNS jsonb
+CREATE FUNCTION private.export_user_data(user_id uuid) RETURNS public.data_export
     LANGUAGE sql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select jsonb_build_object(
-    'exported_at', pg_catalog.now(),
-    'account', to_jsonb(u),
-    'credits_transactions', coalesce((
-      select jsonb_agg(to_jsonb(t) order by t.id) from public.credits_transactions t
-       where t.user_id = u.id), '[]'),
-    'analyses', coalesce((
-      select jsonb_agg(to_jsonb(a) order by a.created_at, a.id) from public.analyses a
-       where a.user_id = u.id), '[]'),
-    'saved_replies', coalesce((
-      select jsonb_agg(to_jsonb(r) order by r.created_at, r.id) from public.saved_replies r
-       where r.user_id = u.id), '[]'),
-    'payments', coalesce((
-      select jsonb_agg(to_jsonb(p) order by p.id) from public.payments p
-       where p.user_id = u.id), '[]')
-  )
-  from public.users u
-  where u.id = export_user_data.user_id
+  select pg_catalog.now(), u,
+         array(select t from public.credits_transactions t where t.user_id = u.id order by t.id),
+         array(select a from public.analyses a where a.user_id = u.id order by a.created_at, a.id),
+         array(select r from public.saved_replies r
+                where r.user_id = u.id order by r.created_at, r.id),
+         array(select p from public.payments p where p.user_id = u.id order by p.id)
+    from public.users u
+   where u.id = export_user_data.user_id
 $$;
 
 -- Name: fail_analysis(uuid, text, text, boolean, double precision); Type: FUNCTION; Schema: private; Owner: -
@@ -1238,23 +1724,20 @@ $$;
 
 -- Name: get_analysis(uuid); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.get_analysis(analysis_id uuid) RETURNS jsonb
+CREATE FUNCTION private.get_analysis(analysis_id uuid) RETURNS public.analysis_detail
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_uid uuid := private.require_user_id();
-  v_result jsonb;
+  v_result public.analysis_detail;
 begin
-  select jsonb_build_object(
-           'analysis_id', a.id, 'action_type', a.action_type, 'status', a.status,
-           'cost', a.cost, 'input', a.input, 'result', a.result, 'error', a.error,
-           'model', a.model, 'usage', a.usage, 'created_at', a.created_at,
-           'started_at', a.started_at, 'finished_at', a.finished_at)
+  select a.id, a.action_type, a.status, a.cost, a.input, a.result, a.error, a.model, a.usage,
+         a.created_at, a.started_at, a.finished_at
     into v_result
     from public.analyses a
    where a.id = get_analysis.analysis_id and a.user_id = v_uid;
-  if v_result is null then
+  if not found then
     perform private.raise_api_error(404, 'analysis_not_found',
       jsonb_build_object('analysis_id', get_analysis.analysis_id),
       'This analysis does not exist.');
@@ -1265,28 +1748,23 @@ $$;
 
 -- Name: get_credits(); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.get_credits() RETURNS jsonb
+CREATE FUNCTION private.get_credits() RETURNS private.credit_balance
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_uid uuid := private.require_user_id();
   v_day date := private.credit_day(now());
-  v_result jsonb;
+  v_result private.credit_balance;
 begin
   perform private.reset_user_if_due(v_uid, now());
-  select jsonb_build_object(
-           'credits_remaining', u.credits_remaining,
-           'daily_credits', u.daily_credits,
-           'purchased_credits', u.purchased_credits,
-           'daily_limit', t.daily_credits,
-           'tier', u.tier,
-           'next_reset_at', private.next_reset_at(greatest(u.daily_reset_on, v_day)),
-           'restricted', u.restricted_reason is not null)
+  select u.credits_remaining, u.daily_credits, u.purchased_credits, t.daily_credits, u.tier,
+         private.next_reset_at(greatest(u.daily_reset_on, v_day)),
+         u.restricted_reason is not null
     into v_result
     from public.users u join public.tiers t on t.id = u.tier
    where u.id = v_uid;
-  if v_result is null then
+  if not found then
     perform private.raise_api_error(401, 'not_authenticated', '{"reason":"no_account"}'::jsonb,
       'This account no longer exists. Sign in again.');
   end if;
@@ -1296,7 +1774,7 @@ $$;
 
 -- Name: get_history(integer, text); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.get_history(page_size integer, cursor text) RETURNS jsonb
+CREATE FUNCTION private.get_history(page_size integer, cursor text) RETURNS public.history_page
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1305,7 +1783,7 @@ declare
   -- first page: a position after every row, so one index range scan serves every page
   v_after_at timestamptz := 'infinity'::timestamptz;
   v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid;
-  v_items jsonb;
+  v_items public.history_item[];
   v_more boolean;
   v_last_at timestamptz;
   v_last_id uuid;
@@ -1325,10 +1803,9 @@ begin
   ), numbered as (
     select p.*, row_number() over (order by p.created_at desc, p.id desc) as n from page p
   )
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'analysis_id', n.id, 'action_type', n.action_type, 'status', n.status,
-           'cost', n.cost, 'created_at', n.created_at, 'finished_at', n.finished_at)
-           order by n.n) filter (where n.n <= page_size), '[]'::jsonb),
+  select coalesce(array_agg(row(n.id, n.action_type, n.status, n.cost, n.created_at,
+                                n.finished_at)::public.history_item
+           order by n.n) filter (where n.n <= page_size), '{}'),
          count(*) > page_size,
          (array_agg(n.created_at order by n.n desc) filter (where n.n <= page_size))[1],
          (array_agg(n.id order by n.n desc) filter (where n.n <= page_size))[1]
@@ -1336,16 +1813,15 @@ begin
     from numbered n;
 
   if not v_more then
-    return jsonb_build_object('items', v_items, 'next_cursor', null);
+    return row(v_items, null)::public.history_page;
   end if;
-  return jsonb_build_object('items', v_items,
-    'next_cursor', private.encode_cursor('h', v_last_at, v_last_id));
+  return row(v_items, private.encode_cursor('h', v_last_at, v_last_id))::public.history_page;
 end
 $$;
 
 -- Name: get_saved_replies(integer, text); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.get_saved_replies(page_size integer, cursor text) RETURNS jsonb
+CREATE FUNCTION private.get_saved_replies(page_size integer, cursor text) RETURNS public.saved_replies_page
     LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -1354,7 +1830,7 @@ declare
   -- first page: a position after every row, so one index range scan serves every page
   v_after_at timestamptz := 'infinity'::timestamptz;
   v_after_id uuid := 'ffffffff-ffff-ffff-ffff-ffffffffffff'::uuid;
-  v_items jsonb;
+  v_items public.saved_reply[];
   v_more boolean;
   v_last_at timestamptz;
   v_last_id uuid;
@@ -1374,9 +1850,8 @@ begin
   ), numbered as (
     select p.*, row_number() over (order by p.created_at desc, p.id desc) as n from page p
   )
-  select coalesce(jsonb_agg(jsonb_build_object(
-           'id', n.id, 'analysis_id', n.analysis_id, 'reply', n.reply, 'created_at', n.created_at)
-           order by n.n) filter (where n.n <= page_size), '[]'::jsonb),
+  select coalesce(array_agg(row(n.id, n.analysis_id, n.reply, n.created_at)::public.saved_reply
+           order by n.n) filter (where n.n <= page_size), '{}'),
          count(*) > page_size,
          (array_agg(n.created_at order by n.n desc) filter (where n.n <= page_size))[1],
          (array_agg(n.id order by n.n desc) filter (where n.n <= page_size))[1]
@@ -1384,10 +1859,9 @@ begin
     from numbered n;
 
   if not v_more then
-    return jsonb_build_object('items', v_items, 'next_cursor', null);
+    return row(v_items, null)::public.saved_replies_page;
   end if;
-  return jsonb_build_object('items', v_items,
-    'next_cursor', private.encode_cursor('s', v_last_at, v_last_id));
+  return row(v_items, private.encode_cursor('s', v_last_at, v_last_id))::public.saved_replies_page;
 end
 $$;
 
@@ -1633,35 +2107,6 @@ CREATE FUNCTION private.list_stripe_events(status_filter text DEFAULT NULL::text
     ) r
 $$;
 
--- Name: lock_billing_account(uuid, boolean); Type: FUNCTION; Schema: private; Owner: -
-
-CREATE FUNCTION private.lock_billing_account(target_user uuid, purchase boolean DEFAULT true) RETURNS jsonb
-    LANGUAGE plpgsql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-declare
-  v_user public.users;
-begin
-  select u.* into v_user from public.users u where u.id = target_user for update;
-  if not found then
-    perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
-      'No account exists for this token.');
-  end if;
-  if purchase and v_user.restricted_reason is not null then
-    perform private.raise_api_error(403, 'account_restricted', '{}'::jsonb,
-      'This account is restricted; contact support.');
-  end if;
-  return jsonb_build_object(
-    'user_id', v_user.id, 'email', v_user.email, 'tier', v_user.tier,
-    'stripe_customer_id', v_user.stripe_customer_id,
-    'subscription_id', v_user.subscription_id,
-    'subscription_status', v_user.subscription_status,
-    'subscribed', coalesce(v_user.subscription_status in ('active', 'trialing', 'past_due'), false),
-    'cancel_at_period_end', v_user.cancel_at_period_end,
-    'current_period_end', v_user.current_period_end);
-end
-$$;
-
 -- Name: move_credits(uuid, integer, integer, text, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text DEFAULT NULL::text, metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credits_transactions
@@ -1703,9 +2148,21 @@ CREATE FUNCTION private.next_reset_at(day date) RETURNS timestamp with time zone
          + make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer)
 $$;
 
+-- Name: pack_payment_exists(text, text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.pack_payment_exists(payment_intent text, charge text) RETURNS boolean
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  return exists (select 1 from public.payments p
+                  where p.stripe_payment_intent_id = payment_intent or p.stripe_charge_id = charge);
+end
+$$;
+
 -- Name: perform_action(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.perform_action(action_type text, input jsonb, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION private.perform_action(action_type text, input jsonb, idempotency_key text DEFAULT NULL::text) RETURNS private.action_receipt
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $_$
@@ -1799,11 +2256,8 @@ begin
           jsonb_build_object('analysis_id', v_prev.id),
           'This idempotency key was already used for a different request.');
       end if;
-      return jsonb_build_object(
-        'analysis_id', v_prev.id, 'status', v_prev.status, 'cost', v_prev.cost,
-        'credits_remaining', v_daily + r.purchased_credits,
-        'daily_credits', v_daily, 'purchased_credits', r.purchased_credits,
-        'replayed', true);
+      return row(v_prev.id, v_prev.status, v_prev.cost, v_daily + r.purchased_credits,
+                 v_daily, r.purchased_credits, true)::private.action_receipt;
     end if;
   end if;
 
@@ -1874,12 +2328,10 @@ begin
     perform pg_notify('analysis_queued', v_id::text);
   end if;
 
-  return jsonb_build_object(
-    'analysis_id', v_id, 'status', 'queued', 'cost', r.cost,
-    'credits_remaining', v_daily + r.purchased_credits - r.cost,
-    'daily_credits', v_daily - v_take_daily,
-    'purchased_credits', r.purchased_credits - v_take_purchased,
-    'replayed', false);
+  -- analysis_id, status, cost, credits_remaining, daily_credits, purchased_credits, replayed
+  return row(v_id, 'queued', r.cost, v_daily + r.purchased_credits - r.cost,
+             v_daily - v_take_daily, r.purchased_credits - v_take_purchased,
+             false)::private.action_receipt;
 end
 $_$;
 
@@ -1891,7 +2343,7 @@ CREATE FUNCTION private.plan_subscription(target_user uuid, tier text) RETURNS j
     AS $$
 declare
   v_tier public.tiers;
-  v_account jsonb := private.lock_billing_account(target_user, true);
+  v_account jsonb := private.billing_account(target_user, true);
 begin
   select t.* into v_tier from public.tiers t where t.id = tier;
   if not found then
@@ -2512,7 +2964,7 @@ $$;
 
 -- Name: save_reply(uuid, text); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.save_reply(analysis_id uuid, reply text) RETURNS jsonb
+CREATE FUNCTION private.save_reply(analysis_id uuid, reply text) RETURNS public.saved_reply
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
@@ -2544,8 +2996,7 @@ begin
      where s.user_id = v_uid and s.analysis_id is not distinct from save_reply.analysis_id
        and md5(s.reply) = md5(save_reply.reply);
   end if;
-  return jsonb_build_object('id', v_row.id, 'analysis_id', v_row.analysis_id,
-                            'reply', v_row.reply, 'created_at', v_row.created_at);
+  return row(v_row.id, v_row.analysis_id, v_row.reply, v_row.created_at)::public.saved_reply;
 end
 $$;
 
@@ -2856,16 +3307,16 @@ $_$;
 
 -- Name: admin_adjust_credits(uuid, integer, text); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.admin_adjust_credits(user_id uuid, delta integer, reason text) RETURNS jsonb
+CREATE FUNCTION public.admin_adjust_credits(user_id uuid, delta integer, reason text) RETURNS TABLE(user_id uuid, delta integer, transaction_id bigint, daily_credits integer, purchased_credits integer, credits_remaining integer)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.admin_adjust_credits(user_id, delta, reason)
+  select * from private.admin_adjust_credits(user_id, delta, reason)
 $$;
 
 -- Name: admin_get_metrics(date, date); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.admin_get_metrics(from_date date, to_date date) RETURNS jsonb
+CREATE FUNCTION public.admin_get_metrics(from_date date, to_date date) RETURNS public.admin_metrics_report
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -2874,7 +3325,7 @@ $$;
 
 -- Name: admin_list_users(text, text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.admin_list_users(search text DEFAULT NULL::text, tier text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS jsonb
+CREATE FUNCTION public.admin_list_users(search text DEFAULT NULL::text, tier text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS public.admin_users_page
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -2883,16 +3334,16 @@ $$;
 
 -- Name: delete_saved_reply(uuid); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.delete_saved_reply(reply_id uuid) RETURNS jsonb
+CREATE FUNCTION public.delete_saved_reply(reply_id uuid) RETURNS TABLE(id uuid, deleted boolean)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.delete_saved_reply(reply_id)
+  select * from private.delete_saved_reply(reply_id)
 $$;
 
 -- Name: export_my_data(); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.export_my_data() RETURNS jsonb
+CREATE FUNCTION public.export_my_data() RETURNS public.data_export
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -2901,7 +3352,7 @@ $$;
 
 -- Name: get_analysis(uuid); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.get_analysis(analysis_id uuid) RETURNS jsonb
+CREATE FUNCTION public.get_analysis(analysis_id uuid) RETURNS public.analysis_detail
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -2910,16 +3361,16 @@ $$;
 
 -- Name: get_credits(); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.get_credits() RETURNS jsonb
+CREATE FUNCTION public.get_credits() RETURNS TABLE(credits_remaining integer, daily_credits integer, purchased_credits integer, daily_limit integer, tier text, next_reset_at timestamp with time zone, restricted boolean)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.get_credits()
+  select * from private.get_credits()
 $$;
 
 -- Name: get_history(integer, text); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.get_history(page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.get_history(page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS public.history_page
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -2928,7 +3379,7 @@ $$;
 
 -- Name: get_saved_replies(integer, text); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.get_saved_replies(page_size integer DEFAULT 50, cursor text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.get_saved_replies(page_size integer DEFAULT 50, cursor text DEFAULT NULL::text) RETURNS public.saved_replies_page
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -2937,21 +3388,44 @@ $$;
 
 -- Name: perform_action(text, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.perform_action(action_type text, input jsonb, idempotency_key text DEFAULT NULL::text) RETURNS jsonb
+CREATE FUNCTION public.perform_action(action_type text, input jsonb, idempotency_key text DEFAULT NULL::text) RETURNS TABLE(analysis_id uuid, status text, cost integer, credits_remaining integer, daily_credits integer, purchased_credits integer, replayed boolean)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
-  select private.perform_action(action_type, input, idempotency_key)
+  select * from private.perform_action(action_type, input, idempotency_key)
 $$;
 
 -- Name: save_reply(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.save_reply(analysis_id uuid, reply text) RETURNS jsonb
+CREATE FUNCTION public.save_reply(analysis_id uuid, reply text) RETURNS public.saved_reply
     LANGUAGE sql
     SET search_path TO ''
     AS $$
   select private.save_reply(analysis_id, reply)
 $$;
+
+-- Name: disputes; Type: TABLE; Schema: private; Owner: -
+
+CREATE TABLE private.disputes (
+    id text NOT NULL,
+    user_id uuid,
+    stripe_charge_id text NOT NULL,
+    stripe_payment_intent_id text,
+    payment_id bigint,
+    amount_cents integer NOT NULL,
+    currency text NOT NULL,
+    reason text NOT NULL,
+    status text NOT NULL,
+    restriction text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    closed_at timestamp with time zone,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT disputes_amount_cents_check CHECK ((amount_cents >= 0))
+);
+
+-- Name: TABLE disputes; Type: COMMENT; Schema: private; Owner: -
+
+COMMENT ON TABLE private.disputes IS 'Every Stripe dispute of a user''s charge, and the account restriction it set.';
 
 -- Name: screenshot_deletions; Type: TABLE; Schema: private; Owner: -
 
@@ -2983,6 +3457,26 @@ ALTER TABLE private.screenshot_deletions ALTER COLUMN id ADD GENERATED ALWAYS AS
     CACHE 1
 );
 
+-- Name: subscription_refunds; Type: TABLE; Schema: private; Owner: -
+
+CREATE TABLE private.subscription_refunds (
+    stripe_charge_id text NOT NULL,
+    user_id uuid,
+    stripe_customer_id text,
+    stripe_payment_intent_id text,
+    amount_cents integer NOT NULL,
+    amount_refunded_cents integer NOT NULL,
+    currency text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT subscription_refunds_amount_cents_check CHECK ((amount_cents >= 0)),
+    CONSTRAINT subscription_refunds_amount_refunded_cents_check CHECK ((amount_refunded_cents >= 0))
+);
+
+-- Name: TABLE subscription_refunds; Type: COMMENT; Schema: private; Owner: -
+
+COMMENT ON TABLE private.subscription_refunds IS 'Refunded charges that bought no credit pack (subscription invoices): recorded, nothing clawed back.';
+
 -- Name: action_costs; Type: TABLE; Schema: public; Owner: -
 
 CREATE TABLE public.action_costs (
@@ -2998,72 +3492,6 @@ CREATE TABLE public.action_costs (
 -- Name: TABLE action_costs; Type: COMMENT; Schema: public; Owner: -
 
 COMMENT ON TABLE public.action_costs IS 'Credit cost and input limit of each analysis action.';
-
--- Name: admin_metrics; Type: TABLE; Schema: public; Owner: -
-
-CREATE TABLE public.admin_metrics (
-    day date NOT NULL,
-    signups integer DEFAULT 0 NOT NULL,
-    active_users integer DEFAULT 0 NOT NULL,
-    actions_by_type jsonb DEFAULT '{}'::jsonb NOT NULL,
-    credits_spent bigint DEFAULT 0 NOT NULL,
-    credits_purchased bigint DEFAULT 0 NOT NULL,
-    credits_granted bigint DEFAULT 0 NOT NULL,
-    revenue_cents jsonb DEFAULT '{}'::jsonb NOT NULL,
-    purchases integer DEFAULT 0 NOT NULL,
-    active_subscriptions integer DEFAULT 0 NOT NULL,
-    failed_analyses integer DEFAULT 0 NOT NULL,
-    ai_prompt_tokens bigint DEFAULT 0 NOT NULL,
-    ai_completion_tokens bigint DEFAULT 0 NOT NULL,
-    computed_at timestamp with time zone DEFAULT now() NOT NULL
-);
-
--- Name: TABLE admin_metrics; Type: COMMENT; Schema: public; Owner: -
-
-COMMENT ON TABLE public.admin_metrics IS 'One row per day, recomputed (never incremented) from source tables.';
-
--- Name: analyses; Type: TABLE; Schema: public; Owner: -
-
-CREATE TABLE public.analyses (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    action_type text NOT NULL,
-    cost integer NOT NULL,
-    daily_cost integer DEFAULT 0 NOT NULL,
-    purchased_cost integer DEFAULT 0 NOT NULL,
-    input jsonb,
-    status text DEFAULT 'queued'::text NOT NULL,
-    result jsonb,
-    error text,
-    attempts integer DEFAULT 0 NOT NULL,
-    max_attempts integer DEFAULT 3 NOT NULL,
-    run_after timestamp with time zone DEFAULT now() NOT NULL,
-    locked_by text,
-    locked_until timestamp with time zone,
-    model text,
-    prompt_version text,
-    usage jsonb,
-    refunded_at timestamp with time zone,
-    input_purged_at timestamp with time zone,
-    idempotency_key text,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    started_at timestamp with time zone,
-    finished_at timestamp with time zone,
-    charges integer DEFAULT 1 NOT NULL,
-    CONSTRAINT analyses_attempts_check CHECK ((attempts >= 0)),
-    CONSTRAINT analyses_charges_positive CHECK ((charges > 0)),
-    CONSTRAINT analyses_cost_check CHECK ((cost >= 0)),
-    CONSTRAINT analyses_cost_split CHECK (((daily_cost + purchased_cost) = cost)),
-    CONSTRAINT analyses_daily_cost_check CHECK ((daily_cost >= 0)),
-    CONSTRAINT analyses_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 200))),
-    CONSTRAINT analyses_max_attempts_check CHECK ((max_attempts > 0)),
-    CONSTRAINT analyses_purchased_cost_check CHECK ((purchased_cost >= 0)),
-    CONSTRAINT analyses_status_check CHECK ((status = ANY (ARRAY['queued'::text, 'processing'::text, 'done'::text, 'failed'::text])))
-);
-
--- Name: TABLE analyses; Type: COMMENT; Schema: public; Owner: -
-
-COMMENT ON TABLE public.analyses IS 'Analysis queue and history; written only by the service.';
 
 -- Name: app_settings; Type: TABLE; Schema: public; Owner: -
 
@@ -3110,34 +3538,6 @@ ALTER TABLE public.credits_transactions ALTER COLUMN id ADD GENERATED ALWAYS AS 
     CACHE 1
 );
 
--- Name: payments; Type: TABLE; Schema: public; Owner: -
-
-CREATE TABLE public.payments (
-    id bigint NOT NULL,
-    stripe_payment_intent_id text NOT NULL,
-    stripe_checkout_session_id text,
-    stripe_charge_id text,
-    user_id uuid,
-    pack_id text,
-    amount_cents integer NOT NULL,
-    amount_refunded_cents integer DEFAULT 0 NOT NULL,
-    currency text NOT NULL,
-    credits_granted integer NOT NULL,
-    credits_clawed_back integer DEFAULT 0 NOT NULL,
-    status text DEFAULT 'paid'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT payments_amount_cents_check CHECK ((amount_cents >= 0)),
-    CONSTRAINT payments_amount_refunded_cents_check CHECK ((amount_refunded_cents >= 0)),
-    CONSTRAINT payments_clawback_range CHECK (((credits_clawed_back >= 0) AND (credits_clawed_back <= credits_granted))),
-    CONSTRAINT payments_credits_granted_check CHECK ((credits_granted >= 0)),
-    CONSTRAINT payments_status_check CHECK ((status = ANY (ARRAY['paid'::text, 'partially_refunded'::text, 'refunded'::text, 'disputed'::text])))
-);
-
--- Name: TABLE payments; Type: COMMENT; Schema: public; Owner: -
-
-COMMENT ON TABLE public.payments IS 'One row per Stripe payment that granted credits.';
-
 -- Name: payments_id_seq; Type: SEQUENCE; Schema: public; Owner: -
 
 ALTER TABLE public.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
@@ -3148,21 +3548,6 @@ ALTER TABLE public.payments ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
     NO MAXVALUE
     CACHE 1
 );
-
--- Name: saved_replies; Type: TABLE; Schema: public; Owner: -
-
-CREATE TABLE public.saved_replies (
-    id uuid DEFAULT gen_random_uuid() NOT NULL,
-    user_id uuid NOT NULL,
-    analysis_id uuid,
-    reply text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    CONSTRAINT saved_replies_reply_check CHECK (((char_length(reply) >= 1) AND (char_length(reply) <= 2000)))
-);
-
--- Name: TABLE saved_replies; Type: COMMENT; Schema: public; Owner: -
-
-COMMENT ON TABLE public.saved_replies IS 'Replies a user kept from an analysis.';
 
 -- Name: stripe_webhook_events; Type: TABLE; Schema: public; Owner: -
 
@@ -3178,8 +3563,7 @@ CREATE TABLE public.stripe_webhook_events (
     processed_at timestamp with time zone,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     outcome text,
-    CONSTRAINT stripe_webhook_events_attempts_check CHECK ((attempts > 0)),
-    CONSTRAINT stripe_webhook_events_status_check CHECK ((status = ANY (ARRAY['processed'::text, 'ignored'::text, 'failed'::text])))
+    CONSTRAINT stripe_webhook_events_attempts_check CHECK ((attempts > 0))
 );
 
 -- Name: TABLE stripe_webhook_events; Type: COMMENT; Schema: public; Owner: -
@@ -3208,40 +3592,20 @@ CREATE TABLE public.tiers (
 
 COMMENT ON TABLE public.tiers IS 'Subscription tiers and their daily credit allowance.';
 
--- Name: users; Type: TABLE; Schema: public; Owner: -
+-- Name: disputes disputes_pkey; Type: CONSTRAINT; Schema: private; Owner: -
 
-CREATE TABLE public.users (
-    id uuid NOT NULL,
-    email text,
-    tier text NOT NULL,
-    daily_credits integer DEFAULT 0 NOT NULL,
-    purchased_credits integer DEFAULT 0 NOT NULL,
-    credits_remaining integer GENERATED ALWAYS AS ((daily_credits + purchased_credits)) STORED,
-    daily_reset_on date NOT NULL,
-    stripe_customer_id text,
-    subscription_id text,
-    subscription_status text,
-    subscription_event_at timestamp with time zone,
-    current_period_end timestamp with time zone,
-    cancel_at_period_end boolean DEFAULT false NOT NULL,
-    restricted_reason text,
-    role text DEFAULT 'user'::text NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL,
-    updated_at timestamp with time zone DEFAULT now() NOT NULL,
-    invoice_event_at timestamp with time zone,
-    CONSTRAINT users_daily_credits_check CHECK ((daily_credits >= 0)),
-    CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['user'::text, 'admin'::text])))
-)
-WITH (fillfactor='80');
-
--- Name: TABLE users; Type: COMMENT; Schema: public; Owner: -
-
-COMMENT ON TABLE public.users IS 'Account, credit buckets and billing state of each auth user.';
+ALTER TABLE ONLY private.disputes
+    ADD CONSTRAINT disputes_pkey PRIMARY KEY (id);
 
 -- Name: screenshot_deletions screenshot_deletions_pkey; Type: CONSTRAINT; Schema: private; Owner: -
 
 ALTER TABLE ONLY private.screenshot_deletions
     ADD CONSTRAINT screenshot_deletions_pkey PRIMARY KEY (id);
+
+-- Name: subscription_refunds subscription_refunds_pkey; Type: CONSTRAINT; Schema: private; Owner: -
+
+ALTER TABLE ONLY private.subscription_refunds
+    ADD CONSTRAINT subscription_refunds_pkey PRIMARY KEY (stripe_charge_id);
 
 -- Name: action_costs action_costs_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 
@@ -3308,6 +3672,11 @@ ALTER TABLE ONLY public.saved_replies
 ALTER TABLE ONLY public.stripe_webhook_events
     ADD CONSTRAINT stripe_webhook_events_pkey PRIMARY KEY (id);
 
+-- Name: stripe_webhook_events stripe_webhook_events_status_check; Type: CHECK CONSTRAINT; Schema: public; Owner: -
+
+ALTER TABLE public.stripe_webhook_events
+    ADD CONSTRAINT stripe_webhook_events_status_check CHECK ((status = ANY (ARRAY['processed'::text, 'ignored'::text, 'rejected'::text, 'failed'::text]))) NOT VALID;
+
 -- Name: tiers tiers_pkey; Type: CONSTRAINT; Schema: public; Owner: -
 
 ALTER TABLE ONLY public.tiers
@@ -3333,9 +3702,17 @@ ALTER TABLE ONLY public.users
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_subscription_id_key UNIQUE (subscription_id);
 
+-- Name: disputes_user_id_idx; Type: INDEX; Schema: private; Owner: -
+
+CREATE INDEX disputes_user_id_idx ON private.disputes USING btree (user_id);
+
 -- Name: screenshot_deletions_run_after_idx; Type: INDEX; Schema: private; Owner: -
 
 CREATE INDEX screenshot_deletions_run_after_idx ON private.screenshot_deletions USING btree (run_after);
+
+-- Name: subscription_refunds_user_id_idx; Type: INDEX; Schema: private; Owner: -
+
+CREATE INDEX subscription_refunds_user_id_idx ON private.subscription_refunds USING btree (user_id);
 
 -- Name: analyses_created_at_brin; Type: INDEX; Schema: public; Owner: -
 
@@ -3420,6 +3797,21 @@ CREATE TRIGGER on_user_deleted_queue_screenshots BEFORE DELETE ON public.users F
 -- Name: users on_user_deleted_redact_events; Type: TRIGGER; Schema: public; Owner: -
 
 CREATE TRIGGER on_user_deleted_redact_events BEFORE DELETE ON public.users FOR EACH ROW EXECUTE FUNCTION private.redact_deleted_user_events();
+
+-- Name: disputes disputes_payment_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
+
+ALTER TABLE ONLY private.disputes
+    ADD CONSTRAINT disputes_payment_id_fkey FOREIGN KEY (payment_id) REFERENCES public.payments(id);
+
+-- Name: disputes disputes_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
+
+ALTER TABLE ONLY private.disputes
+    ADD CONSTRAINT disputes_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE SET NULL;
+
+-- Name: subscription_refunds subscription_refunds_user_id_fkey; Type: FK CONSTRAINT; Schema: private; Owner: -
+
+ALTER TABLE ONLY private.subscription_refunds
+    ADD CONSTRAINT subscription_refunds_user_id_fkey FOREIGN KEY (user_id) REFERENCES public.users(id) ON DELETE SET NULL;
 
 -- Name: analyses analyses_user_id_fkey; Type: FK CONSTRAINT; Schema: public; Owner: -
 
@@ -3556,6 +3948,119 @@ GRANT USAGE ON SCHEMA public TO anon;
 GRANT USAGE ON SCHEMA public TO authenticated;
 GRANT USAGE ON SCHEMA public TO service_role;
 
+-- Name: TYPE action_receipt; Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON TYPE private.action_receipt FROM PUBLIC;
+GRANT ALL ON TYPE private.action_receipt TO authenticated;
+GRANT ALL ON TYPE private.action_receipt TO service_role;
+
+-- Name: TYPE credit_adjustment; Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON TYPE private.credit_adjustment FROM PUBLIC;
+GRANT ALL ON TYPE private.credit_adjustment TO authenticated;
+GRANT ALL ON TYPE private.credit_adjustment TO service_role;
+
+-- Name: TYPE credit_balance; Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON TYPE private.credit_balance FROM PUBLIC;
+GRANT ALL ON TYPE private.credit_balance TO authenticated;
+GRANT ALL ON TYPE private.credit_balance TO service_role;
+
+-- Name: TYPE deleted_reply; Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON TYPE private.deleted_reply FROM PUBLIC;
+GRANT ALL ON TYPE private.deleted_reply TO authenticated;
+GRANT ALL ON TYPE private.deleted_reply TO service_role;
+
+-- Name: TYPE admin_metrics_totals; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.admin_metrics_totals FROM PUBLIC;
+GRANT ALL ON TYPE public.admin_metrics_totals TO authenticated;
+GRANT ALL ON TYPE public.admin_metrics_totals TO service_role;
+
+-- Name: TABLE admin_metrics; Type: ACL; Schema: public; Owner: -
+
+GRANT ALL ON TABLE public.admin_metrics TO service_role;
+
+-- Name: TYPE admin_metrics_report; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.admin_metrics_report FROM PUBLIC;
+GRANT ALL ON TYPE public.admin_metrics_report TO authenticated;
+GRANT ALL ON TYPE public.admin_metrics_report TO service_role;
+
+-- Name: TYPE admin_user; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.admin_user FROM PUBLIC;
+GRANT ALL ON TYPE public.admin_user TO authenticated;
+GRANT ALL ON TYPE public.admin_user TO service_role;
+
+-- Name: TYPE admin_users_page; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.admin_users_page FROM PUBLIC;
+GRANT ALL ON TYPE public.admin_users_page TO authenticated;
+GRANT ALL ON TYPE public.admin_users_page TO service_role;
+
+-- Name: TYPE analysis_detail; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.analysis_detail FROM PUBLIC;
+GRANT ALL ON TYPE public.analysis_detail TO authenticated;
+GRANT ALL ON TYPE public.analysis_detail TO service_role;
+
+-- Name: TABLE analyses; Type: ACL; Schema: public; Owner: -
+
+GRANT ALL ON TABLE public.analyses TO service_role;
+GRANT SELECT ON TABLE public.analyses TO authenticated;
+
+-- Name: TABLE credits_transactions; Type: ACL; Schema: public; Owner: -
+
+GRANT ALL ON TABLE public.credits_transactions TO service_role;
+GRANT SELECT ON TABLE public.credits_transactions TO authenticated;
+
+-- Name: TABLE payments; Type: ACL; Schema: public; Owner: -
+
+GRANT ALL ON TABLE public.payments TO service_role;
+GRANT SELECT ON TABLE public.payments TO authenticated;
+
+-- Name: TABLE saved_replies; Type: ACL; Schema: public; Owner: -
+
+GRANT ALL ON TABLE public.saved_replies TO service_role;
+GRANT SELECT ON TABLE public.saved_replies TO authenticated;
+
+-- Name: TABLE users; Type: ACL; Schema: public; Owner: -
+
+GRANT ALL ON TABLE public.users TO service_role;
+GRANT SELECT ON TABLE public.users TO authenticated;
+
+-- Name: TYPE data_export; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.data_export FROM PUBLIC;
+GRANT ALL ON TYPE public.data_export TO authenticated;
+GRANT ALL ON TYPE public.data_export TO service_role;
+
+-- Name: TYPE history_item; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.history_item FROM PUBLIC;
+GRANT ALL ON TYPE public.history_item TO authenticated;
+GRANT ALL ON TYPE public.history_item TO service_role;
+
+-- Name: TYPE history_page; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.history_page FROM PUBLIC;
+GRANT ALL ON TYPE public.history_page TO authenticated;
+GRANT ALL ON TYPE public.history_page TO service_role;
+
+-- Name: TYPE saved_reply; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.saved_reply FROM PUBLIC;
+GRANT ALL ON TYPE public.saved_reply TO authenticated;
+GRANT ALL ON TYPE public.saved_reply TO service_role;
+
+-- Name: TYPE saved_replies_page; Type: ACL; Schema: public; Owner: -
+
+REVOKE ALL ON TYPE public.saved_replies_page FROM PUBLIC;
+GRANT ALL ON TYPE public.saved_replies_page TO authenticated;
+GRANT ALL ON TYPE public.saved_replies_page TO service_role;
+
 -- Name: FUNCTION admin_actor(); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.admin_actor() FROM PUBLIC;
@@ -3567,11 +4072,6 @@ GRANT ALL ON FUNCTION private.admin_actor() TO service_role;
 REVOKE ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) TO authenticated;
 GRANT ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) TO service_role;
-
--- Name: TABLE credits_transactions; Type: ACL; Schema: public; Owner: -
-
-GRANT ALL ON TABLE public.credits_transactions TO service_role;
-GRANT SELECT ON TABLE public.credits_transactions TO authenticated;
 
 -- Name: FUNCTION admin_credit_history(user_id uuid, page_size integer, before_id bigint); Type: ACL; Schema: private; Owner: -
 
@@ -3618,6 +4118,11 @@ GRANT ALL ON FUNCTION private.analysis_result_problem(result jsonb) TO flirt_wor
 REVOKE ALL ON FUNCTION private.apply_charge_dispute(dispute jsonb, event_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.apply_charge_dispute(dispute jsonb, event_id text) TO service_role;
 
+-- Name: FUNCTION apply_charge_dispute_closed(dispute jsonb, event_id text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.apply_charge_dispute_closed(dispute jsonb, event_id text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.apply_charge_dispute_closed(dispute jsonb, event_id text) TO service_role;
+
 -- Name: FUNCTION apply_charge_refunded(charge jsonb, event_id text); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.apply_charge_refunded(charge jsonb, event_id text) FROM PUBLIC;
@@ -3653,6 +4158,16 @@ GRANT ALL ON FUNCTION private.apply_stripe_event(event jsonb) TO service_role;
 REVOKE ALL ON FUNCTION private.apply_subscription(subscription jsonb, observed_at timestamp with time zone, deleted boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.apply_subscription(subscription jsonb, observed_at timestamp with time zone, deleted boolean) TO service_role;
 
+-- Name: FUNCTION apply_unpaid_charge_refund(charge jsonb); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.apply_unpaid_charge_refund(charge jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.apply_unpaid_charge_refund(charge jsonb) TO service_role;
+
+-- Name: FUNCTION billing_account(target_user uuid, purchase boolean); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.billing_account(target_user uuid, purchase boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.billing_account(target_user uuid, purchase boolean) TO service_role;
+
 -- Name: FUNCTION billing_outcome(status text, outcome text, extra jsonb); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.billing_outcome(status text, outcome text, extra jsonb) FROM PUBLIC;
@@ -3667,6 +4182,11 @@ GRANT ALL ON FUNCTION private.billing_pack(pack text) TO service_role;
 
 REVOKE ALL ON FUNCTION private.change_tier(target_user uuid, new_tier text, reference text, metadata jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.change_tier(target_user uuid, new_tier text, reference text, metadata jsonb) TO service_role;
+
+-- Name: FUNCTION charge_user(charge jsonb); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.charge_user(charge jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.charge_user(charge jsonb) TO service_role;
 
 -- Name: FUNCTION check_date_range(from_date date, to_date date); Type: ACL; Schema: private; Owner: -
 
@@ -3735,6 +4255,11 @@ GRANT ALL ON FUNCTION private.delete_saved_reply(reply_id uuid) TO authenticated
 
 REVOKE ALL ON FUNCTION private.dispatch_stripe_event(event_type text, object jsonb, event_id text, created timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.dispatch_stripe_event(event_type text, object jsonb, event_id text, created timestamp with time zone) TO service_role;
+
+-- Name: FUNCTION dispute_restriction(dispute_id text, reason text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.dispute_restriction(dispute_id text, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.dispute_restriction(dispute_id text, reason text) TO service_role;
 
 -- Name: FUNCTION encode_cursor(kind text, created_at timestamp with time zone, id uuid); Type: ACL; Schema: private; Owner: -
 
@@ -3834,11 +4359,6 @@ GRANT ALL ON FUNCTION private.ledger_mismatches_page(after_id uuid, page_size in
 REVOKE ALL ON FUNCTION private.list_stripe_events(status_filter text, type_filter text, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.list_stripe_events(status_filter text, type_filter text, max_rows integer) TO service_role;
 
--- Name: FUNCTION lock_billing_account(target_user uuid, purchase boolean); Type: ACL; Schema: private; Owner: -
-
-REVOKE ALL ON FUNCTION private.lock_billing_account(target_user uuid, purchase boolean) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.lock_billing_account(target_user uuid, purchase boolean) TO service_role;
-
 -- Name: FUNCTION move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb) FROM PUBLIC;
@@ -3849,6 +4369,11 @@ GRANT ALL ON FUNCTION private.move_credits(target_user uuid, daily_delta integer
 REVOKE ALL ON FUNCTION private.next_reset_at(day date) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.next_reset_at(day date) TO authenticated;
 GRANT ALL ON FUNCTION private.next_reset_at(day date) TO service_role;
+
+-- Name: FUNCTION pack_payment_exists(payment_intent text, charge text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.pack_payment_exists(payment_intent text, charge text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.pack_payment_exists(payment_intent text, charge text) TO service_role;
 
 -- Name: FUNCTION perform_action(action_type text, input jsonb, idempotency_key text); Type: ACL; Schema: private; Owner: -
 
@@ -4075,15 +4600,6 @@ GRANT ALL ON TABLE public.action_costs TO service_role;
 GRANT SELECT ON TABLE public.action_costs TO anon;
 GRANT SELECT ON TABLE public.action_costs TO authenticated;
 
--- Name: TABLE admin_metrics; Type: ACL; Schema: public; Owner: -
-
-GRANT ALL ON TABLE public.admin_metrics TO service_role;
-
--- Name: TABLE analyses; Type: ACL; Schema: public; Owner: -
-
-GRANT ALL ON TABLE public.analyses TO service_role;
-GRANT SELECT ON TABLE public.analyses TO authenticated;
-
 -- Name: TABLE app_settings; Type: ACL; Schema: public; Owner: -
 
 GRANT ALL ON TABLE public.app_settings TO service_role;
@@ -4098,19 +4614,9 @@ GRANT SELECT ON TABLE public.credit_packs TO authenticated;
 
 GRANT ALL ON SEQUENCE public.credits_transactions_id_seq TO service_role;
 
--- Name: TABLE payments; Type: ACL; Schema: public; Owner: -
-
-GRANT ALL ON TABLE public.payments TO service_role;
-GRANT SELECT ON TABLE public.payments TO authenticated;
-
 -- Name: SEQUENCE payments_id_seq; Type: ACL; Schema: public; Owner: -
 
 GRANT ALL ON SEQUENCE public.payments_id_seq TO service_role;
-
--- Name: TABLE saved_replies; Type: ACL; Schema: public; Owner: -
-
-GRANT ALL ON TABLE public.saved_replies TO service_role;
-GRANT SELECT ON TABLE public.saved_replies TO authenticated;
 
 -- Name: TABLE stripe_webhook_events; Type: ACL; Schema: public; Owner: -
 
@@ -4121,11 +4627,6 @@ GRANT ALL ON TABLE public.stripe_webhook_events TO service_role;
 GRANT ALL ON TABLE public.tiers TO service_role;
 GRANT SELECT ON TABLE public.tiers TO anon;
 GRANT SELECT ON TABLE public.tiers TO authenticated;
-
--- Name: TABLE users; Type: ACL; Schema: public; Owner: -
-
-GRANT ALL ON TABLE public.users TO service_role;
-GRANT SELECT ON TABLE public.users TO authenticated;
 
 -- Name: DEFAULT PRIVILEGES FOR SEQUENCES; Type: DEFAULT ACL; Schema: public; Owner: -
 
