@@ -17,6 +17,7 @@ from typer.testing import CliRunner, Result
 from cli import dev_cmd
 from cli.main import app
 from pyworker import devstack
+from pyworker import migrate as migrate_module
 from pyworker.settings import ROOT
 from tests.py.conftest import CRON_DB
 
@@ -35,6 +36,9 @@ def stack(
     monkeypatch.setattr(dev_cmd, "ENV_FILE", tmp_path / ".env")
     monkeypatch.setattr(dev_cmd, "LOCAL", tmp_path / ".local")
     monkeypatch.setattr(dev_cmd, "SERVICES", {})
+    # pg_cron lives in the shared cluster's own cron database, not in this one; enabling
+    # it (and its refusal elsewhere) is test_migrate.py's concern, the .env is this file's
+    monkeypatch.setattr(migrate_module, "enable_pg_cron", lambda conn: None)
     monkeypatch.setattr(
         dev_cmd,
         "cluster",
