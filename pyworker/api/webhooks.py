@@ -131,7 +131,11 @@ def verify_signature(payload: str, header: str, secret: str, tolerance: int) -> 
             }
         ],
     },
-    responses={400: {"description": "Bad signature or payload"}, 500: {"description": "Retry"}},
+    responses={
+        400: {"description": "Bad signature or payload"},
+        500: {"description": "Retry"},
+        503: {"description": "Webhooks are not configured (no STRIPE_WEBHOOK_SECRET)"},
+    },
 )
 async def stripe_webhook(request: Request) -> Response:
     """Receive a Stripe event (signed); 200 once applied or ignored, 500 so Stripe retries."""
