@@ -7,20 +7,25 @@ tested through that role switch, never as a superuser.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
+from typer.testing import CliRunner
 
+from cli.main import app
 from pyworker.settings import load_config
 from tests.py.dbtools import TestDatabase, as_role, as_user, rpc
 
 BUCKET = load_config().storage.screenshot_bucket
 
 
-def _upload(conn: psycopg.Connection[Any], user: uuid.UUID | None, name: str, bucket: str = BUCKET) -> None:
+def _upload(
+    conn: psycopg.Connection[Any], user: uuid.UUID | None, name: str, bucket: str = BUCKET
+) -> None:
     """What Storage's upload does in the database: insert the object row as the caller."""
     if user is None:
         with as_role(conn, "anon"):
@@ -49,8 +54,9 @@ def test_user_uploads_a_screenshot_into_their_own_folder_and_analyses_it(
         _upload(conn, user, path)
         with as_user(conn, user):
             seen = conn.execute("select name from storage.objects").fetchall()
-        queued = rpc(conn, user, "perform_action", action_type="image_analysis",
-                     input={"image_path": path})
+        queued = rpc(
+            conn, user, "perform_action", action_type="image_analysis", input={"image_path": path}
+        )
     assert seen == [{"name": path}]
     assert _names(db) == [path]
     assert queued["status"] == "queued"
@@ -130,7 +136,36 @@ def test_postgres_manages_storage_policies_but_cannot_alter_storage_tables(
             conn.execute("alter table storage.objects add column note text")
         conn.rollback()
         conn.execute(
-            "create policy \"Service role reads every object\" on storage.objects"
+            'create policy "Service role reads every object" on storage.objects'
             " for select to service_role using (true)"
         )
-        conn.execute("drop policy \"Service role reads every object\" on storage.objects")
+        conn.execute('drop policy "Service role reads every object" on storage.objects')
+
+
+def test_doctor_fails_when_a_screenshot_policy_is_missing(
+    db: TestDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SUPABASE_JWT_SECRET", "x" * 40)
+    monkeypatch.delenv("STRIPE_SECRET_KEY", raising=False)
+    monkeypatch.delenv("STRIPE_WEBHOOK_SECRET", raising=False)
+
+    def doctor() -> dict[str, dict[str, str]]:
+        result = CliRunner().invoke(app, ["doctor", "--db-url", db.owner_dsn, "--json"])
+        return {r["check"]: r for r in json.loads(result.stdout)}
+
+    rows = doctor()
+    assert rows["storage policies"]["status"] == "ok"
+    # the keys' warnings name what a client then gets
+    assert "503 payments_not_configured" in rows["key STRIPE_SECRET_KEY"]["detail"]
+    assert "503 webhooks_not_configured" in rows["key STRIPE_WEBHOOK_SECRET"]["detail"]
+
+    db.execute(
+        'drop policy "Users upload screenshots only into their own folder" on storage.objects'
+    )
+    rows = doctor()
+    assert rows["storage policies"] == {
+        "check": "storage policies",
+        "status": "fail",
+        "detail": "missing on storage.objects: Users upload screenshots only into their own"
+        " folder (screenshot uploads are refused)",
+    }
