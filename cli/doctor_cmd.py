@@ -45,7 +45,7 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         checks.extend(cron_job_checks(conn, CRON_JOBS))
     if not pending:
         checks.append(_screenshot_check(conn))
-    if not pending:
+        checks.append(_storage_policy_check(conn))
         checks.append(_rejected_payments_check(conn))
     tiers = conn.execute("select count(*) from public.tiers").fetchone()
     checks.append(
@@ -90,6 +90,31 @@ def _screenshot_check(conn: psycopg.Connection[Any]) -> Check:
     return ("screenshot deletions", "ok", f"{pending} pending")
 
 
+STORAGE_POLICIES = {
+    "INSERT": "Users upload screenshots only into their own folder",
+    "SELECT": "Users read only the screenshots in their own folder",
+    "DELETE": "Users delete only the screenshots in their own folder",
+}
+
+
+def _storage_policy_check(conn: psycopg.Connection[Any]) -> Check:
+    # created by a migration; a policy dropped later (e.g. in the Dashboard) breaks uploads
+    rows = conn.execute(
+        "select policyname from pg_policies where schemaname = 'storage'"
+        " and tablename = 'objects' and policyname = any(%s)",
+        [list(STORAGE_POLICIES.values())],
+    ).fetchall()
+    missing = set(STORAGE_POLICIES.values()) - {r[0] for r in rows}
+    if missing:
+        return (
+            "storage policies",
+            "fail",
+            f"missing on storage.objects: {', '.join(sorted(missing))}"
+            " (screenshot uploads are refused)",
+        )
+    return ("storage policies", "ok", "screenshot uploads limited to each user's folder")
+
+
 def _key_checks(cfg: Config | None, sec: Secrets, db_url_option: str | None) -> list[Check]:
     def present(name: str, required: bool, why: str) -> Check:
         ok = bool(getattr(sec, name))
@@ -112,8 +137,12 @@ def _key_checks(cfg: Config | None, sec: Secrets, db_url_option: str | None) -> 
             "set" if jwt_ok else "not set: the API cannot verify users",
         )
     )
-    checks.append(present("stripe_secret_key", False, "payments endpoints answer 502"))
-    checks.append(present("stripe_webhook_secret", False, "webhooks are rejected"))
+    checks.append(
+        present("stripe_secret_key", False, "payments endpoints answer 503 payments_not_configured")
+    )
+    checks.append(
+        present("stripe_webhook_secret", False, "webhooks answer 503 webhooks_not_configured")
+    )
     if cfg and cfg.ai.provider == "openai":
         # a self-hosted OpenAI-compatible server may need only its base URL
         ai_ok = bool(sec.openai_api_key or sec.openai_base_url)

@@ -41,3 +41,9 @@ if [[ ! -f $node_stamp ]]; then
   npm ci --no-audit --no-fund --loglevel=error
   touch "$node_stamp"
 fi
+# npm tools of the Postman collection (openapi-to-postmanv2, newman), pinned by the lockfile
+postman=docs/postman
+if [[ ! -f $postman/node_modules/.installed-$(sha256sum $postman/package-lock.json | cut -c1-16) ]]; then
+  (cd $postman && npm ci --no-audit --no-fund --loglevel=error)
+  touch "$postman/node_modules/.installed-$(sha256sum $postman/package-lock.json | cut -c1-16)"
+fi

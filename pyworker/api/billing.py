@@ -32,17 +32,19 @@ class ErrorOut(BaseModel):
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     text = {
+        400: "The tier cannot be bought (e.g. the free tier)",
         401: "Missing, expired or invalid access token",
         403: "Account restricted",
         404: "Unknown pack, tier or subscription",
         409: "Already subscribed to this tier",
         422: "Invalid body",
         502: "Stripe failed; nothing was charged",
+        503: "Payments are not configured on this server (no STRIPE_SECRET_KEY)",
     }
     return {s: {"model": ErrorOut, "description": text[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/api/user", tags=["billing"], responses=_errors(401, 422, 502))
+router = APIRouter(prefix="/api/user", tags=["billing"], responses=_errors(401, 422, 502, 503))
 
 User = Annotated[CurrentUser, Depends(current_user)]
 Svc = Annotated[Services, Depends(services)]
@@ -195,7 +197,7 @@ async def buy_quick_pack(
     return QuickPackOut(client_secret=intent.client_secret or "", payment_intent_id=intent.id)
 
 
-@router.post("/subscribe", response_model=SubscribeOut, responses=_errors(403, 404, 409))
+@router.post("/subscribe", response_model=SubscribeOut, responses=_errors(400, 403, 404, 409))
 async def subscribe(
     body: SubscribeBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> SubscribeOut:

@@ -188,6 +188,7 @@ def verify_signature(payload: str, header: str, secrets: Sequence[str], toleranc
         400: {"description": "Bad signature or payload"},
         413: {"description": "Body over [api] max_webhook_bytes"},
         500: {"description": "Retry"},
+        503: {"description": "Webhooks are not configured (no STRIPE_WEBHOOK_SECRET)"},
     },
 )
 async def stripe_webhook(request: Request) -> Response:

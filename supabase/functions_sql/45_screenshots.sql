@@ -79,3 +79,16 @@ begin
 end
 $$;
 grant execute on function private.finish_screenshot_deletion(bigint, text) to service_role, flirt_worker;
+
+-- The screenshot bucket's id (app_settings, synced from config.toml); the Storage policies
+-- on storage.objects (migration 20261205005100) compare bucket_id with it.
+create or replace function private.screenshot_bucket() returns text
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+  select s.value #>> '{}' from public.app_settings s where s.key = 'screenshot_bucket'
+$$;
+revoke all on function private.screenshot_bucket() from public;
+grant execute on function private.screenshot_bucket() to authenticated, service_role;

@@ -97,7 +97,69 @@ create table if not exists storage.objects (
 alter table storage.buckets owner to supabase_storage_admin;
 alter table storage.objects owner to supabase_storage_admin;
 alter table storage.objects enable row level security;
-grant all on storage.buckets, storage.objects to postgres, service_role;
+-- Supabase's grants: the API roles get all on storage tables (RLS decides), and postgres
+-- gets them with grant option, not ownership (supabase/postgres migrations 20250623125453
+-- and 20250709135250; membership in supabase_storage_admin was revoked in 20240606060239).
+grant usage on schema storage to postgres with grant option;
+grant all on storage.buckets, storage.objects to postgres with grant option;
+grant all on storage.buckets, storage.objects to anon, authenticated, service_role;
+
+-- Hosted Supabase lets postgres manage the policies of storage.objects without owning it
+-- (supautils.policy_grants, a server hook this cluster lacks). Locally postgres gets that
+-- through the owner's role, and the event triggers below refuse whatever else the owner's
+-- rights would let it do in storage, with the error hosted Supabase gives: a migration
+-- that alters storage tables fails here first. (roles.sql grants the role.)
+create schema if not exists supabase_local;
+revoke all on schema supabase_local from public;
+
+create or replace function supabase_local.storage_policy_grants_only() returns event_trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  cmd record;
+begin
+  if session_user::text <> 'postgres' then
+    return;
+  end if;
+  for cmd in select * from pg_catalog.pg_event_trigger_ddl_commands() loop
+    if cmd.schema_name = 'storage'
+       and cmd.command_tag not in ('CREATE POLICY', 'ALTER POLICY', 'DROP POLICY',
+                                   'CREATE TRIGGER', 'GRANT', 'REVOKE') then
+      raise exception 'must be owner of %', cmd.object_identity
+        using errcode = '42501',
+              hint = 'On hosted Supabase postgres may only manage policies in storage.';
+    end if;
+  end loop;
+end
+$$;
+
+create or replace function supabase_local.storage_drops_policies_only() returns event_trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+  obj record;
+begin
+  if session_user::text <> 'postgres' then
+    return;
+  end if;
+  for obj in select * from pg_catalog.pg_event_trigger_dropped_objects() loop
+    if obj.schema_name = 'storage' and obj.object_type not in ('policy', 'trigger') then
+      raise exception 'must be owner of %', obj.object_identity
+        using errcode = '42501',
+              hint = 'On hosted Supabase postgres may only manage policies in storage.';
+    end if;
+  end loop;
+end
+$$;
+
+drop event trigger if exists supabase_local_storage_ddl;
+create event trigger supabase_local_storage_ddl on ddl_command_end
+  execute function supabase_local.storage_policy_grants_only();
+drop event trigger if exists supabase_local_storage_drop;
+create event trigger supabase_local_storage_drop on sql_drop
+  execute function supabase_local.storage_drops_policies_only();
 
 -- Realtime's publication belongs to postgres on hosted Supabase.
 do $$

@@ -33,3 +33,6 @@ grant anon, authenticated, service_role to postgres;
 alter role authenticator set statement_timeout = '8s';
 alter role anon set statement_timeout = '3s';
 alter role authenticated set statement_timeout = '8s';
+-- Stands in for supautils.policy_grants on storage.objects: see database.sql, whose
+-- event triggers keep postgres to managing policies there.
+grant supabase_storage_admin to postgres;
