@@ -3025,6 +3025,15 @@ begin
 end
 $_$;
 
+-- Name: screenshot_bucket(); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.screenshot_bucket() RETURNS text
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select s.value #>> '{}' from public.app_settings s where s.key = 'screenshot_bucket'
+$$;
+
 -- Name: set_stripe_customer(uuid, text); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.set_stripe_customer(target_user uuid, customer_id text) RETURNS text
@@ -4481,6 +4490,12 @@ GRANT ALL ON FUNCTION private.save_reply(analysis_id uuid, reply text) TO authen
 -- Name: FUNCTION schedule_jobs(reset_every_minutes integer); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.schedule_jobs(reset_every_minutes integer) FROM PUBLIC;
+
+-- Name: FUNCTION screenshot_bucket(); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.screenshot_bucket() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.screenshot_bucket() TO authenticated;
+GRANT ALL ON FUNCTION private.screenshot_bucket() TO service_role;
 
 -- Name: FUNCTION set_stripe_customer(target_user uuid, customer_id text); Type: ACL; Schema: private; Owner: -
 
