@@ -246,6 +246,22 @@ def test_a_same_day_refund_returns_the_daily_part(db: TestDatabase) -> None:
     assert (refund["daily_delta"], refund["purchased_delta"]) == (LONG, 0)
 
 
+def test_an_admin_retry_on_a_later_day_is_refunded_within_its_own_day(db: TestDatabase) -> None:
+    user = db.create_user()
+    [aid] = enqueue(db, user, action="long_chat")
+    fail_for_good(db, aid)
+    days_behind(db, user)
+    with connect(db.owner_dsn, role=SERVICE_ROLE, autocommit=True) as conn:
+        retried = call_json(conn, "private.retry_analysis", analysis_id=aid)
+    assert retried["daily_cost"] == LONG
+    assert balances(db, user)["daily_credits"] == PRO - LONG
+    fail_for_good(db, aid)
+    # charged today (by the retry), refunded today: the daily part comes back
+    assert balances(db, user)["daily_credits"] == PRO
+    refund = ledger(db, user, "action_refund")[-1]
+    assert (refund["daily_delta"], refund["purchased_delta"]) == (LONG, 0)
+
+
 @pytest.mark.usefixtures("no_pending_limit")
 def test_a_same_day_refund_never_lifts_daily_credits_above_the_current_allowance(
     db: TestDatabase, client: TestClient
