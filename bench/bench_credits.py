@@ -115,7 +115,8 @@ with due as (
    where u.daily_reset_on < %(day)s
 ), reset as (
   update public.users u
-     set daily_credits = due.allowance, daily_reset_on = %(day)s, updated_at = now()
+     set daily_credits = due.allowance, daily_reset_on = %(day)s, daily_used = 0,
+         updated_at = now()
     from due where u.id = due.id
   returning u.id, u.credits_remaining, due.allowance - due.old_daily as delta
 ), ledger as (

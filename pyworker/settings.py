@@ -31,6 +31,7 @@ class _Section(BaseModel):
 
 class Signup(_Section):
     default_tier: str
+    anonymous_tier: str = "free"  # anonymous sign-ins (auth.users.is_anonymous)
     bonus_credits: int = Field(ge=0)
 
 
@@ -164,6 +165,8 @@ class Config(_Section):
     def _references_exist(self) -> Config:
         if self.signup.default_tier not in self.tiers:
             raise ValueError(f"signup.default_tier: unknown tier {self.signup.default_tier!r}")
+        if self.signup.anonymous_tier not in self.tiers:
+            raise ValueError(f"signup.anonymous_tier: unknown tier {self.signup.anonymous_tier!r}")
         if self.subscriptions.fallback_tier not in self.tiers:
             raise ValueError(
                 f"subscriptions.fallback_tier: unknown tier {self.subscriptions.fallback_tier!r}"

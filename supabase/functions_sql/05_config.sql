@@ -58,6 +58,7 @@ begin
   insert into public.app_settings (key, value)
   select k, v from jsonb_each(jsonb_build_object(
     'default_tier', cfg #> '{signup,default_tier}',
+    'anonymous_tier', cfg #> '{signup,anonymous_tier}',
     'signup_bonus_credits', cfg #> '{signup,bonus_credits}',
     'reset_timezone', cfg #> '{reset,timezone}',
     'reset_hour', cfg #> '{reset,hour}',

@@ -117,6 +117,8 @@ grant execute on function private.ledger_mismatches() to service_role;
 -- Change a user's buckets by the given deltas with its one ledger row; returns that row
 -- (all fields null when the account no longer exists). Callers lock and check first; the
 -- hot, set-based paths (perform_action, the daily reset batches) write their rows inline.
+-- The daily part of an 'action' (charge) or 'action_refund' row also moves the day's use
+-- (users.daily_used), which tier changes count against the new allowance.
 create or replace function private.move_credits(
   target_user uuid,
   daily_delta integer,
@@ -137,6 +139,9 @@ begin
   update public.users u
      set daily_credits = u.daily_credits + move_credits.daily_delta,
          purchased_credits = u.purchased_credits + move_credits.purchased_delta,
+         daily_used = u.daily_used
+                      - case when move_credits.kind in ('action', 'action_refund')
+                             then move_credits.daily_delta else 0 end,
          updated_at = now()
    where u.id = target_user
   returning u.credits_remaining into v_balance;

@@ -39,7 +39,7 @@ as $$
 begin
   update public.users u
      set daily_credits = apply_daily_reset.allowance, daily_reset_on = apply_daily_reset.day,
-         updated_at = now()
+         daily_used = 0, updated_at = now()
    where u.id = apply_daily_reset.user_id;
   if apply_daily_reset.allowance <> apply_daily_reset.old_daily then
     insert into public.credits_transactions
@@ -83,6 +83,58 @@ begin
 end
 $$;
 grant execute on function private.reset_user_if_due(uuid, timestamptz) to service_role;
+
+-- Put a user on `new_tier` within the rule "one credit day, one allowance": after a due
+-- reset, the daily bucket becomes the new allowance minus what the day has used (never
+-- below zero), so an upgrade adds the difference, a downgrade clamps, and going back and
+-- forth adds nothing. `purchased_delta` rides on the same ledger row (the signup bonus of
+-- a converted anonymous account); no row when neither bucket changes.
+create or replace function private.set_tier(
+  target_user uuid,
+  new_tier text,
+  purchased_delta integer,
+  kind text,
+  reference text,
+  ledger_key text default null,
+  metadata jsonb default '{}'::jsonb
+) returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_user record;
+  v_allowance integer;
+  v_daily_delta integer := 0;
+begin
+  perform private.reset_user_if_due(target_user, now());
+  select u.tier, u.daily_credits, u.daily_used into v_user
+    from public.users u where u.id = target_user for update;
+  if not found then
+    return jsonb_build_object('tier_changed', false);
+  end if;
+  if v_user.tier is distinct from new_tier then
+    select t.daily_credits into v_allowance from public.tiers t where t.id = new_tier;
+    if not found then
+      raise exception 'unknown tier %', new_tier using errcode = 'P0001';
+    end if;
+    v_daily_delta := greatest(v_allowance - v_user.daily_used, 0) - v_user.daily_credits;
+    update public.users u set tier = new_tier, updated_at = now() where u.id = target_user;
+  end if;
+  if v_daily_delta <> 0 or coalesce(purchased_delta, 0) <> 0 then
+    perform private.move_credits(target_user, v_daily_delta, coalesce(purchased_delta, 0),
+      kind, reference, ledger_key,
+      coalesce(metadata, '{}'::jsonb)
+        || jsonb_build_object('from_tier', v_user.tier, 'to_tier', new_tier,
+                              'daily_used', v_user.daily_used));
+  end if;
+  return jsonb_build_object('tier_changed', v_user.tier is distinct from new_tier,
+                            'from_tier', v_user.tier, 'to_tier', new_tier,
+                            'daily_delta', v_daily_delta);
+end
+$$;
+grant execute on function private.set_tier(uuid, text, integer, text, text, text, jsonb)
+  to service_role;
 
 -- The caller's balances, after applying a due daily reset.
 create or replace function private.get_credits() returns private.credit_balance
@@ -210,11 +262,18 @@ begin
       -- <caller's user id>/<file name>: a file in the caller's own folder, nothing deeper
       if split_part(v_text, '/', 1) <> user_id::text
          or v_text !~ '^[^/]+/[^/]+$'
-         or split_part(v_text, '/', 2) in ('.', '..')
          or char_length(v_text) > 1024 then
         perform private.raise_invalid_input('input.image_path', 'not_own_file',
           jsonb_build_object('expected_prefix', user_id::text || '/'),
           'Upload the screenshot to your own folder (<your user id>/<file name>).');
+      end if;
+      -- plain names only: nothing that a storage layer could decode into another path
+      -- (percent-encoding, backslashes, dot segments)
+      if split_part(v_text, '/', 2) !~ '^[A-Za-z0-9._-]+$'
+         or split_part(v_text, '/', 2) in ('.', '..') then
+        perform private.raise_invalid_input('input.image_path', 'bad_file_name',
+          jsonb_build_object('allowed', 'A-Z a-z 0-9 . _ -'),
+          'Name the screenshot with letters, digits, dots, dashes and underscores only.');
       end if;
     else
       perform private.raise_invalid_input('input.' || v_key, 'unknown_field', '{}'::jsonb,
@@ -374,6 +433,7 @@ begin
   update public.users u
      set daily_credits = v_daily - v_take_daily,
          purchased_credits = r.purchased_credits - v_take_purchased,
+         daily_used = u.daily_used + v_take_daily,
          updated_at = now()
    where u.id = v_uid;
 
@@ -461,7 +521,7 @@ begin
       ), reset as (
         update public.users u
            set daily_credits = due.allowance, daily_reset_on = reset_due_users.day,
-               updated_at = now()
+               daily_used = 0, updated_at = now()
           from due
          where u.id = due.id
            and u.daily_reset_on < reset_due_users.day
@@ -493,7 +553,7 @@ begin
     ), reset as (
       update public.users u
          set daily_credits = due.allowance, daily_reset_on = reset_due_users.day,
-             updated_at = now()
+             daily_used = 0, updated_at = now()
         from due
        where u.id = due.id
       returning u.id, u.credits_remaining, due.allowance - due.old_daily as delta

@@ -245,7 +245,9 @@ $$;
 grant execute on function private.complete_analysis(uuid, text, jsonb, text, jsonb, text)
   to service_role, flirt_worker;
 
--- Refund a failed analysis to the buckets its cost came from: one action_refund row per charge.
+-- Refund a failed analysis: one action_refund row per charge. The purchased part always
+-- comes back; the daily part only while it is still the credit day of the charge (a new
+-- day's allowance replaced those credits) and never above the current tier's allowance.
 create or replace function private.refund_analysis(analysis_id uuid) returns boolean
 language plpgsql
 security definer
@@ -253,24 +255,48 @@ set search_path = ''
 as $$
 declare
   v_an record;
+  v_user record;
+  v_daily integer := 0;
+  v_metadata jsonb;
 begin
   update public.analyses a
      set refunded_at = now()
    where a.id = refund_analysis.analysis_id and a.refunded_at is null and a.cost > 0
      and a.status = 'failed'  -- a delivered result is never refunded
-  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost, a.charges into v_an;
+  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost, a.charges,
+            coalesce(a.charged_on, private.credit_day(a.created_at)) as charged_on
+    into v_an;
   if not found then
     return false;
   end if;
 
-  -- a due daily reset first, so the refunded daily credits are not overwritten by it later
+  -- a due daily reset first: it decides whether the charge's credit day is over
   perform private.reset_user_if_due(v_an.user_id, now());
+  select u.daily_credits, u.daily_used, u.daily_reset_on, t.daily_credits as allowance
+    into v_user
+    from public.users u join public.tiers t on t.id = u.tier
+   where u.id = v_an.user_id
+     for update of u;
+  if not found then
+    return true;  -- the account is gone; nothing to give back
+  end if;
+  if v_user.daily_reset_on = v_an.charged_on then
+    v_daily := least(v_an.daily_cost, v_user.daily_used,
+                     greatest(v_user.allowance - v_user.daily_credits, 0));
+  end if;
+  v_metadata := jsonb_build_object('action_type', v_an.action_type);
+  if v_daily < v_an.daily_cost then
+    v_metadata := v_metadata || jsonb_build_object(
+      'daily_forfeited', v_an.daily_cost - v_daily,
+      'daily_forfeited_reason', case when v_user.daily_reset_on <> v_an.charged_on
+                                     then 'credit_day_over' else 'allowance_reached' end);
+  end if;
   -- the unique idempotency key is the second guard against a double refund; an analysis
   -- retried by an admin was charged again, and that charge has its own key
-  perform private.move_credits(v_an.user_id, v_an.daily_cost, v_an.purchased_cost,
+  perform private.move_credits(v_an.user_id, v_daily, v_an.purchased_cost,
     'action_refund', v_an.id::text,
     'refund:' || v_an.id::text || case when v_an.charges > 1 then ':' || v_an.charges else '' end,
-    jsonb_build_object('action_type', v_an.action_type));
+    v_metadata);
   return true;
 end
 $$;

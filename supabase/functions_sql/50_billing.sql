@@ -111,8 +111,8 @@ end
 $$;
 grant execute on function private.clawback_purchased(uuid, integer, text, text, text, jsonb) to service_role;
 
--- Put a user on `new_tier`; the daily bucket follows its allowance, with one 'subscription_grant' row.
--- Upgrade: daily credits rise to the new allowance. Downgrade: they are clamped down to it.
+-- Put a user on `new_tier` (subscription events, the fallback tier): one 'subscription_grant'
+-- row when the daily bucket moves. One credit day, one allowance: see private.set_tier.
 create or replace function private.change_tier(
   target_user uuid, new_tier text, reference text, metadata jsonb default '{}'::jsonb
 ) returns jsonb
@@ -120,36 +120,9 @@ language plpgsql
 security definer
 set search_path = ''
 as $$
-declare
-  v_old_tier text;
-  v_daily integer;
-  v_old_allowance integer;
-  v_allowance integer;
-  v_new_daily integer;
 begin
-  select u.tier, u.daily_credits into v_old_tier, v_daily
-    from public.users u where u.id = target_user for update;
-  if not found or v_old_tier = new_tier then
-    return jsonb_build_object('tier_changed', false);
-  end if;
-  select t.daily_credits into v_old_allowance from public.tiers t where t.id = v_old_tier;
-  select t.daily_credits into v_allowance from public.tiers t where t.id = new_tier;
-  if not found then
-    raise exception 'unknown tier %', new_tier using errcode = 'P0001';
-  end if;
-  v_new_daily := case when v_allowance >= coalesce(v_old_allowance, 0)
-                      then greatest(v_daily, v_allowance)
-                      else least(v_daily, v_allowance) end;
-
-  update public.users u set tier = new_tier, updated_at = now() where u.id = target_user;
-  if v_new_daily <> v_daily then
-    perform private.move_credits(target_user, v_new_daily - v_daily, 0, 'subscription_grant',
-      reference, null,
-      coalesce(metadata, '{}'::jsonb)
-        || jsonb_build_object('from_tier', v_old_tier, 'to_tier', new_tier));
-  end if;
-  return jsonb_build_object('tier_changed', true, 'from_tier', v_old_tier, 'to_tier', new_tier,
-                            'daily_delta', v_new_daily - v_daily);
+  return private.set_tier(target_user, new_tier, 0, 'subscription_grant', reference, null,
+                          metadata);
 end
 $$;
 grant execute on function private.change_tier(uuid, text, text, jsonb) to service_role;

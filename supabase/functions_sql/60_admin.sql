@@ -340,8 +340,13 @@ as $$
 $$;
 grant execute on function private.admin_actor() to authenticated, service_role;
 
+-- delta is numeric so that any JSON number (or CLI argument) reaches the range check below
+-- and gets a PT400, instead of failing in the call's own conversion to integer.
+drop function if exists public.admin_adjust_credits(uuid, integer, text);
+drop function if exists private.admin_adjust_credits(uuid, integer, text);
+
 -- Move a user's purchased bucket by delta with one admin_adjust ledger row; never below zero.
-create or replace function private.admin_adjust_credits(user_id uuid, delta integer, reason text)
+create or replace function private.admin_adjust_credits(user_id uuid, delta numeric, reason text)
 returns private.credit_adjustment
 language plpgsql
 security definer
@@ -350,6 +355,7 @@ as $$
 declare
   v_user public.users;
   v_tx public.credits_transactions;
+  v_delta integer;
 begin
   perform private.require_admin();
   if nullif(btrim(reason), '') is null or char_length(reason) > 500 then
@@ -357,11 +363,12 @@ begin
       jsonb_build_object('field', 'reason', 'max_length', 500),
       'A reason (1-500 characters) is required for every credit adjustment.');
   end if;
-  if delta is null or delta = 0 or abs(delta::bigint) > 1000000000 then
+  if delta is null or delta = 0 or delta <> trunc(delta) or abs(delta) > 1000000000 then
     perform private.raise_api_error(400, 'invalid_input',
       jsonb_build_object('field', 'delta', 'max_abs', 1000000000),
-      'delta must be a non-zero whole number of credits.');
+      'delta must be a non-zero whole number of credits, at most 1000000000 either way.');
   end if;
+  v_delta := delta::integer;
 
   select u.* into v_user from public.users u where u.id = admin_adjust_credits.user_id for update;
   if not found then
@@ -369,25 +376,32 @@ begin
       jsonb_build_object('user_id', admin_adjust_credits.user_id), 'No account has this id.');
   end if;
   -- a debt (negative bucket) may be reduced, but nothing may create or deepen one
-  if delta < 0 and v_user.purchased_credits + delta < 0 then
+  if v_delta < 0 and v_user.purchased_credits + v_delta < 0 then
     perform private.raise_api_error(400, 'would_go_negative',
-      jsonb_build_object('purchased_credits', v_user.purchased_credits, 'delta', delta),
+      jsonb_build_object('purchased_credits', v_user.purchased_credits, 'delta', v_delta),
       'The purchased bucket cannot go below zero.');
   end if;
+  -- the bucket is an integer column: a grant that would overflow it is refused as well
+  if v_user.purchased_credits::bigint + v_delta > 2147483647 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'delta', 'purchased_credits', v_user.purchased_credits,
+                         'max_purchased_credits', 2147483647),
+      'This grant would take the purchased bucket beyond its range.');
+  end if;
 
-  v_tx := private.move_credits(v_user.id, 0, delta, 'admin_adjust', 'admin', null,
+  v_tx := private.move_credits(v_user.id, 0, v_delta, 'admin_adjust', 'admin', null,
     jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()));
 
   -- user_id, delta, transaction_id, daily_credits, purchased_credits, credits_remaining
-  return row(v_user.id, delta, v_tx.id, v_user.daily_credits, v_user.purchased_credits + delta,
+  return row(v_user.id, v_delta, v_tx.id, v_user.daily_credits, v_user.purchased_credits + v_delta,
              v_tx.balance_after)::private.credit_adjustment;
 end
 $$;
-grant execute on function private.admin_adjust_credits(uuid, integer, text)
+grant execute on function private.admin_adjust_credits(uuid, numeric, text)
   to authenticated, service_role;
 
 -- Add (or take back) purchased credits with a reason (admins and service role only); one row.
-create or replace function public.admin_adjust_credits(user_id uuid, delta integer, reason text)
+create or replace function public.admin_adjust_credits(user_id uuid, delta numeric, reason text)
 returns table (
   user_id uuid, delta integer, transaction_id bigint, daily_credits integer,
   purchased_credits integer, credits_remaining integer
@@ -398,8 +412,8 @@ set search_path = ''
 as $$
   select * from private.admin_adjust_credits(user_id, delta, reason)
 $$;
-revoke all on function public.admin_adjust_credits(uuid, integer, text) from public, anon;
-grant execute on function public.admin_adjust_credits(uuid, integer, text)
+revoke all on function public.admin_adjust_credits(uuid, numeric, text) from public, anon;
+grant execute on function public.admin_adjust_credits(uuid, numeric, text)
   to authenticated, service_role;
 
 -- One account for the CLI: the row, analyses by status, payments and the newest ledger rows.
@@ -657,7 +671,8 @@ begin
   -- the same row goes back to the queue: the user's history shows it finish
   update public.analyses a
      set status = 'queued', charges = a.charges + 1, daily_cost = v_daily,
-         purchased_cost = v_purchased, attempts = 0, run_after = pg_catalog.now(),
+         purchased_cost = v_purchased, charged_on = v_user.daily_reset_on,
+         attempts = 0, run_after = pg_catalog.now(),
          error = null, result = null, model = null, usage = null, locked_by = null,
          locked_until = null, refunded_at = null, started_at = null, finished_at = null,
          max_attempts = coalesce((private.setting('max_attempts') #>> '{}')::integer,

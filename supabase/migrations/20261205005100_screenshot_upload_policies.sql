@@ -27,7 +27,9 @@ create policy "Users upload screenshots only into their own folder" on storage.o
   with check (
     bucket_id = (select private.screenshot_bucket())
     and split_part(name, '/', 1) = (select auth.uid())::text
-    and name ~ '^[^/]+/[^/]+$'
+    -- the file names perform_action accepts for image_path: [A-Za-z0-9._-], not . or ..
+    and name ~ '^[^/]+/[A-Za-z0-9._-]+$'
+    and split_part(name, '/', 2) not in ('.', '..')
   );
 
 create policy "Users read only the screenshots in their own folder" on storage.objects

@@ -69,6 +69,9 @@ def test_user_uploads_a_screenshot_into_their_own_folder_and_analyses_it(
         "{me}/nested/chat.png",  # deeper than <user id>/<file name>
         "chat.png",  # no folder
         "{me}",  # the folder itself
+        "{me}/..%2F{other}%2Fx.png",  # a name image_analysis would refuse
+        "{me}/..",
+        "{me}/chat 1.png",
     ],
 )
 def test_upload_outside_the_own_folder_is_refused_and_stores_nothing(

@@ -400,15 +400,24 @@ def test_refund_after_the_credit_day_changed_applies_the_reset_first(db: TestDat
     allowance = balances(db, user)["daily_credits"] + 5
     # the credit day turns over while the analysis runs; the user has not been reset yet
     db.execute("update users set daily_reset_on = daily_reset_on - 1 where id = %s", [user])
+    db.execute(
+        "update analyses set created_at = created_at - interval '1 day' where id = %s", [aid]
+    )
     with worker_conn(db) as w:
         claim(w, "W")
         fn(w, "fail_analysis", analysis_id=aid, worker_id="W", error="x", retryable=False)
-    # today's allowance, plus the refunded daily part of yesterday's charge
-    assert balances(db, user)["daily_credits"] == allowance + 5
+    # today's allowance; yesterday's daily credits do not come back on top of it
+    assert balances(db, user)["daily_credits"] == allowance
     kinds = db.fetchall(
-        "select kind from credits_transactions where user_id = %s order by id", [user]
+        "select kind, daily_delta from credits_transactions where user_id = %s order by id",
+        [user],
     )
-    assert [k["kind"] for k in kinds] == ["signup_bonus", "action", "daily_reset", "action_refund"]
+    assert [(k["kind"], k["daily_delta"]) for k in kinds] == [
+        ("signup_bonus", allowance),
+        ("action", -5),
+        ("daily_reset", 5),
+        ("action_refund", 0),
+    ]
 
 
 def notes(listener: psycopg.Connection[Any], wait: float = 0.5) -> list[str]:
