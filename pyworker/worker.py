@@ -231,9 +231,7 @@ class Worker:
             await self._claim_loop()
         finally:
             await self._drain()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await _cancel_all(background)
             await self.pool.close()
             await self.provider.aclose()
             event(logging.INFO, "worker_stopped", worker_id=self.worker_id)
@@ -705,6 +703,22 @@ class Worker:
                 if mapped:
                     raise mapped from exc
                 raise
+
+
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until every one has ended.
+
+    A cancellation can be lost: on Python 3.11, `asyncio.wait_for` (which the
+    connection pool uses while a task waits for a connection) swallows it when
+    the awaited connection arrives in the same loop step, and the task carries
+    on with its loop. So a task still running after a short wait is cancelled
+    again, instead of waiting for it forever.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
 
 
 def _first_line(exc: BaseException) -> str:
