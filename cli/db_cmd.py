@@ -1,11 +1,14 @@
-"""`flirt-admin db …` and `config sync`: migrations and configuration."""
+"""`flirt-admin db …` and `config sync`: migrations and configuration.
+
+They run on DIRECT_URL when it is set: a migration holds a session advisory lock.
+"""
 
 from __future__ import annotations
 
 import psycopg
 import typer
 
-from cli.common import DbUrl, JsonOut, config, console, db_url, emit, errors_as_lines
+from cli.common import DbUrl, JsonOut, config, console, emit, errors_as_lines, session_db_url
 from pyworker import migrate as migrations
 
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
@@ -17,7 +20,7 @@ def migrate(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """Apply pending migrations, every functions_sql file, then config sync."""
     cfg = config()
     with errors_as_lines():
-        report = migrations.migrate(db_url(db), cfg)
+        report = migrations.migrate(session_db_url(db), cfg)
     if as_json:
         emit(report.__dict__, True)
         return
@@ -33,7 +36,7 @@ def migrate(db: DbUrl = None, as_json: JsonOut = False) -> None:
 @db_app.command("status")
 def status(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """List applied and pending migrations (exit 1 when any is pending)."""
-    with errors_as_lines(), psycopg.connect(db_url(db)) as conn:
+    with errors_as_lines(), psycopg.connect(session_db_url(db)) as conn:
         rows = [
             {"version": m.version, "name": m.name, "applied": ok}
             for m, ok in migrations.status(conn)
@@ -47,6 +50,6 @@ def status(db: DbUrl = None, as_json: JsonOut = False) -> None:
 def sync(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """Write config.toml into tiers, action_costs, credit_packs and app_settings."""
     cfg = config()
-    with errors_as_lines(), psycopg.connect(db_url(db)) as conn:
+    with errors_as_lines(), psycopg.connect(session_db_url(db)) as conn:
         counts, jobs = migrations.sync_config(conn, cfg)
     emit({**counts, "cron_jobs": jobs}, as_json, title="config synced")
