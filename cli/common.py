@@ -54,6 +54,14 @@ def db_url(option: str | None) -> str:
     return url
 
 
+def session_db_url(option: str | None) -> str:
+    """The URL for what needs a session (migrations): --db-url, DIRECT_URL, DATABASE_URL."""
+    url = option or secrets().session_url
+    if not url:
+        fail("environment variable DATABASE_URL is not set (or pass --db-url)")
+    return url
+
+
 @contextmanager
 def errors_as_lines() -> Iterator[None]:
     """Turn domain and database errors into one line and exit code 1."""

@@ -1,4 +1,7 @@
-"""`flirt-admin db …` and `config sync`: migrations and configuration."""
+"""`flirt-admin db …` and `config sync`: migrations and configuration.
+
+They run on DIRECT_URL when it is set: a migration holds a session advisory lock.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,16 @@ from typing import Annotated
 import psycopg
 import typer
 
-from cli.common import DbUrl, JsonOut, config, console, db_url, emit, errors_as_lines, fail
+from cli.common import (
+    DbUrl,
+    JsonOut,
+    config,
+    console,
+    emit,
+    errors_as_lines,
+    fail,
+    session_db_url,
+)
 from pyworker import devstack
 from pyworker import migrate as migrations
 from pyworker import schema as schema_file
@@ -37,7 +49,7 @@ def migrate(
         return
     cfg = config()
     with errors_as_lines():
-        report = migrations.migrate(db_url(db), cfg)
+        report = migrations.migrate(session_db_url(db), cfg)
     if as_json:
         emit(report.__dict__, True)
     else:
@@ -56,7 +68,7 @@ def migrate(
 
 def _check(db: str | None, as_json: bool) -> None:
     with errors_as_lines():
-        report = migrations.check(db_url(db))
+        report = migrations.check(session_db_url(db))
     if as_json:
         emit(report.__dict__, True)
     else:
@@ -102,7 +114,7 @@ def schema(
 @db_app.command("status")
 def status(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """List applied and pending migrations (exit 1 when any is pending)."""
-    with errors_as_lines(), psycopg.connect(db_url(db)) as conn:
+    with errors_as_lines(), psycopg.connect(session_db_url(db)) as conn:
         rows = [
             {"version": m.version, "name": m.name, "applied": ok}
             for m, ok in migrations.status(conn)
@@ -116,6 +128,6 @@ def status(db: DbUrl = None, as_json: JsonOut = False) -> None:
 def sync(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """Write config.toml into tiers, action_costs, credit_packs and app_settings."""
     cfg = config()
-    with errors_as_lines(), psycopg.connect(db_url(db)) as conn:
+    with errors_as_lines(), psycopg.connect(session_db_url(db)) as conn:
         counts, jobs = migrations.sync_config(conn, cfg)
     emit({**counts, "cron_jobs": jobs}, as_json, title="config synced")

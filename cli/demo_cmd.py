@@ -16,7 +16,7 @@ from psycopg.rows import dict_row
 
 from cli.common import DbUrl, config, console, errors_as_lines, fail, secrets
 from pyworker import worker as analysis_worker
-from pyworker.db import ApiError
+from pyworker.db import TRANSACTION_MODE, ApiError
 from pyworker.rpc import api_connect, user_rpc
 
 DEMO_CHAT = (
@@ -60,7 +60,7 @@ def demo(
 
         url = database_url()
     with errors_as_lines():
-        owner = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        owner = psycopg.connect(url, autocommit=True, row_factory=dict_row, **TRANSACTION_MODE)
         api = api_connect(url)
     with errors_as_lines(), owner, api:
         _step(1, "Sign up (insert into auth.users, as Supabase Auth does)")

@@ -11,6 +11,7 @@ import typer
 from cli.common import DbUrl, JsonOut, emit
 from cli.cron_checks import cron_job_checks
 from pyworker import migrate as migrations
+from pyworker.db import TRANSACTION_MODE
 from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
 
 CRON_JOBS = [
@@ -174,7 +175,7 @@ def doctor(db: DbUrl = None, as_json: JsonOut = False) -> None:
     step: Callable[[], list[Check]]
     if url:
         try:
-            with psycopg.connect(url, connect_timeout=5) as conn:
+            with psycopg.connect(url, connect_timeout=5, **TRANSACTION_MODE) as conn:
                 checks.append(("database connection", "ok", conn.info.host))
                 step = lambda: _db_checks(conn)  # noqa: E731
                 checks.extend(step())

@@ -1,4 +1,4 @@
-"""The admin commands' database session: DATABASE_URL, then `set role service_role`."""
+"""The admin commands' database connection: DATABASE_URL, acting as service_role."""
 
 from __future__ import annotations
 
@@ -30,12 +30,16 @@ def service_db(option: str | None) -> Iterator[psycopg.Connection[Any]]:
     """
     url = db_url(option)
     with errors_as_lines():
-        conn = connect(url, role=SERVICE_ROLE, autocommit=True)
+        name = f"flirt-admin:{_operator()}"
+        # the role and the name go with every statement: DATABASE_URL may be a pooler
+        conn = connect(
+            url,
+            role=SERVICE_ROLE,
+            autocommit=True,
+            settings={"application_name": name},
+            application_name=name,
+        )
         try:
-            conn.execute(
-                "select set_config('application_name', %s, false)",
-                [f"flirt-admin:{_operator()}"],
-            )
             yield conn
         finally:
             conn.close()

@@ -1,17 +1,178 @@
-"""The one module that owns psycopg: connections, roles and error mapping."""
+"""The one module that owns psycopg: connections, roles and error mapping.
+
+Two database URLs (see README "Settings"):
+
+- `DATABASE_URL` may point at a transaction pooler (Supavisor on 6543, PgBouncer
+  with `pool_mode = transaction`): each transaction may run on another server
+  connection. Everything opened on it is built here to keep no state between
+  transactions: no server-side prepared statements (`prepare_threshold=None`),
+  and the role and settings a connection acts with (`set role service_role`,
+  the worker's `synchronous_commit = off`) are sent with `set local` in front of
+  every statement, in the same message (one round trip, one transaction). A
+  session `SET` would stay on the pooler's server connection for other clients.
+- `DIRECT_URL` is the direct connection, for what needs a session: the worker's
+  LISTEN, migrations (a session advisory lock) and the local stack. Without it,
+  `DATABASE_URL` serves both.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, overload
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg import AsyncClientCursor, AsyncCursor, ClientCursor, Cursor, sql
+from psycopg.abc import Params, Query, QueryNoTemplate
+from psycopg.rows import Row, dict_row
 from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
 
 SERVICE_ROLE = "service_role"
+
+# Connection options that hold through a transaction pooler: psycopg would otherwise
+# prepare a statement run five times on one server connection and execute it later
+# on another ("prepared statement _pg3_0 does not exist", or someone else's _pg3_0).
+TRANSACTION_MODE: dict[str, Any] = {"prepare_threshold": None}
+
+
+def local_state(role: str | None, settings: Mapping[str, str] | None = None) -> str:
+    """`set local role …; set local name = 'value'; …` for the front of every statement."""
+    parts = []
+    if role:
+        parts.append(sql.SQL("set local role {}; ").format(sql.Identifier(role)))
+    for name, value in (settings or {}).items():
+        parts.append(sql.SQL("set local {} = {}; ").format(sql.Identifier(name), value))
+    return sql.Composed(parts).as_string(None) if parts else ""
+
+
+def _with_state(state: str, query: Query, params: Params | None) -> sql.Composed:
+    if not isinstance(query, str | bytes | sql.Composable):
+        raise psycopg.NotSupportedError("template strings are not supported here")
+    if params is not None:  # the statement is parsed for placeholders: keep `%` literal
+        state = state.replace("%", "%%")
+    if isinstance(query, sql.Composable):
+        return sql.SQL(state) + query
+    return sql.SQL(state) + sql.SQL(query.decode() if isinstance(query, bytes) else query)
+
+
+class PooledConnection(psycopg.Connection[Row]):
+    """A connection safe behind a transaction pooler: `act_as` state rides on each statement.
+
+    `execute` sends `set local …; <statement>` as one simple-protocol message with
+    client-side parameters: Postgres runs the message as one transaction (an
+    explicit one when the caller opened it), so the state never outlives it.
+    """
+
+    _local_state = ""
+
+    def act_as(self, role: str | None, settings: Mapping[str, str] | None = None) -> None:
+        self._local_state = local_state(role, settings)
+
+    @overload
+    def execute(
+        self,
+        query: QueryNoTemplate,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool = False,
+    ) -> Cursor[Row]: ...
+
+    @overload
+    def execute(
+        self, query: Any, *, prepare: bool | None = None, binary: bool = False
+    ) -> Cursor[Row]: ...
+
+    def execute(
+        self,
+        query: Query,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool = False,
+    ) -> Cursor[Row]:
+        if not self._local_state:
+            return super().execute(query, params, prepare=prepare, binary=binary)  # type: ignore[arg-type]
+        cur = ClientCursor(self, row_factory=self.row_factory)
+        cur.execute(_with_state(self._local_state, query, params), params)
+        while cur.nextset():  # the statement's own result comes after the SETs'
+            pass
+        return cur
+
+
+class AsyncPooledConnection(psycopg.AsyncConnection[Row]):
+    """The asyncio twin of PooledConnection."""
+
+    _local_state = ""
+
+    def act_as(self, role: str | None, settings: Mapping[str, str] | None = None) -> None:
+        self._local_state = local_state(role, settings)
+
+    @overload
+    async def execute(
+        self,
+        query: QueryNoTemplate,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool = False,
+    ) -> AsyncCursor[Row]: ...
+
+    @overload
+    async def execute(
+        self, query: Any, *, prepare: bool | None = None, binary: bool = False
+    ) -> AsyncCursor[Row]: ...
+
+    async def execute(
+        self,
+        query: Query,
+        params: Params | None = None,
+        *,
+        prepare: bool | None = None,
+        binary: bool = False,
+    ) -> AsyncCursor[Row]:
+        if not self._local_state:
+            return await super().execute(query, params, prepare=prepare, binary=binary)  # type: ignore[arg-type]
+        cur = AsyncClientCursor(self, row_factory=self.row_factory)
+        await cur.execute(_with_state(self._local_state, query, params), params)
+        while cur.nextset():
+            pass
+        return cur
+
+
+def async_pool(
+    dsn: str,
+    *,
+    name: str,
+    role: str,
+    settings: Mapping[str, str] | None = None,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 30.0,
+    **kwargs: Any,
+) -> AsyncConnectionPool[Any]:
+    """An autocommit pool on DATABASE_URL whose connections act as `role` (opened by the caller).
+
+    Autocommit: one statement is one transaction and one round trip; work of several
+    statements uses `conn.transaction()`, each statement carrying the role again.
+    """
+
+    async def configure(conn: AsyncPooledConnection[Any]) -> None:
+        conn.act_as(role, settings)
+
+    return AsyncConnectionPool(
+        dsn,
+        connection_class=AsyncPooledConnection,
+        min_size=min(min_size, max_size),
+        max_size=max_size,
+        open=False,
+        kwargs={"row_factory": dict_row, "autocommit": True, **TRANSACTION_MODE, **kwargs},
+        configure=configure,
+        timeout=timeout,
+        name=name,
+    )
 
 
 class ApiError(Exception):
@@ -41,15 +202,24 @@ def api_error_from(exc: psycopg.Error) -> ApiError | None:
 
 
 def connect(
-    dsn: str, *, role: str | None = None, autocommit: bool = False
-) -> psycopg.Connection[Any]:
-    """Open a connection; `role` is SET for the session (the service uses service_role)."""
-    conn = psycopg.connect(dsn, autocommit=autocommit, row_factory=dict_row)
-    if role:
-        conn.execute(psycopg.sql.SQL("set role {}").format(psycopg.sql.Identifier(role)))
-        if not autocommit:
-            conn.commit()
+    dsn: str,
+    *,
+    role: str | None = None,
+    autocommit: bool = False,
+    settings: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> PooledConnection[Any]:
+    """Open a connection on DATABASE_URL acting as `role` with `settings` in every transaction."""
+    conn: PooledConnection[Any] = PooledConnection.connect(
+        dsn, autocommit=autocommit, row_factory=dict_row, **TRANSACTION_MODE, **kwargs
+    )
+    conn.act_as(role, settings)
     return conn
+
+
+def session_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A session on DIRECT_URL: for LISTEN, session advisory locks and migrations."""
+    return psycopg.connect(dsn, **kwargs)
 
 
 @contextmanager

@@ -14,14 +14,16 @@ import psycopg
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import dict_row
 
-from pyworker.db import call_rpc
+from pyworker.db import TRANSACTION_MODE, call_rpc
 
 AUTHENTICATOR = "authenticator"
 
 
 def api_connect(dsn: str) -> psycopg.Connection[Any]:
     """A connection as PostgREST makes it: same server and database, role `authenticator`."""
-    return psycopg.connect(make_conninfo(dsn, user=AUTHENTICATOR), row_factory=dict_row)
+    return psycopg.connect(
+        make_conninfo(dsn, user=AUTHENTICATOR), row_factory=dict_row, **TRANSACTION_MODE
+    )
 
 
 def user_rpc(conn: psycopg.Connection[Any], user_id: str, function: str, **params: Any) -> Any:

@@ -211,6 +211,7 @@ class Secrets(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
     database_url: str | None = None
+    direct_url: str | None = None
     supabase_url: str | None = None
     supabase_service_role_key: str | None = None
     supabase_jwt_secret: str | None = None
@@ -223,6 +224,11 @@ class Secrets(BaseSettings):
     openai_base_url: str | None = None
     # /metrics on the API's port answers only with `Authorization: Bearer <METRICS_TOKEN>`
     metrics_token: str | None = None
+
+    @property
+    def session_url(self) -> str | None:
+        """The connection for what needs a session: DIRECT_URL, else DATABASE_URL."""
+        return self.direct_url or self.database_url
 
     def require(self, *names: str) -> None:
         """Raise SettingsError for the first of `names` that is not set."""

@@ -33,11 +33,9 @@ from typing import Any, LiteralString
 
 import psycopg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
-from pyworker.db import api_error_from
+from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, api_error_from, async_pool
 from pyworker.providers import (
     AnalysisRequest,
     Provider,
@@ -54,6 +52,12 @@ CHANNEL = "analysis_queued"
 COMPLETE_BATCH = 100  # results written per statement at most
 COMPLETE_WRITERS = 2  # batched result writes in flight at once
 CLEANUP_BATCH = 5  # screenshot deletions claimed at once (each may page through a folder)
+# Set in every transaction of the worker (DATABASE_URL may be a transaction pooler).
+# Safe without a flush per commit: if a crash loses the last few commits, whole
+# transactions are lost (a result, or a requeue with its refund), the lease expires
+# and the analysis simply runs again. Charging happened durably in perform_action;
+# the ledger stays consistent.
+WORKER_SETTINGS = {"synchronous_commit": "off"}
 log = logging.getLogger("pyworker.worker")
 
 # -- queries (named, procrastinate-style) -------------------------------------
@@ -144,24 +148,21 @@ class Worker:
         store: ScreenshotStore,
         options: WorkerOptions,
         worker_id: str | None = None,
+        listen_dsn: str | None = None,
     ) -> None:
-        self.dsn = dsn
+        self.dsn = dsn  # DATABASE_URL: claims and results, one transaction per statement
+        self.listen_dsn = listen_dsn or dsn  # DIRECT_URL: LISTEN needs a session
         self.provider = provider
         self.store = store
         self.opts = options
         self.worker_id = worker_id or new_worker_id()
-        self.pool = AsyncConnectionPool(
+        self.pool = async_pool(
             dsn,
-            min_size=1,
-            max_size=min(options.concurrency, 8) + 2,
-            kwargs={
-                "autocommit": True,
-                "row_factory": dict_row,
-                "application_name": APPLICATION_NAME,
-            },
-            configure=self._configure,
-            open=False,
             name="flirt-worker",
+            role=WORKER_ROLE,
+            settings=WORKER_SETTINGS,
+            max_size=min(options.concurrency, 8) + 2,
+            application_name=APPLICATION_NAME,
         )
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._saving: set[str] = set()  # result being written: a heartbeat miss must not cancel
@@ -176,15 +177,6 @@ class Worker:
         self._completion_ready = asyncio.Event()
         self._latency_ok = LATENCY.labels(provider.name, "ok")
         self._latency_error = LATENCY.labels(provider.name, "error")
-
-    @staticmethod
-    async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-        await conn.execute(f"set role {WORKER_ROLE}")
-        # Safe without a flush per commit: if a crash loses the last few commits,
-        # whole transactions are lost (a result, or a requeue with its refund), the
-        # lease expires and the analysis simply runs again. Charging happened
-        # durably in perform_action; the ledger stays consistent.
-        await conn.execute("set synchronous_commit = off")
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -231,9 +223,7 @@ class Worker:
             await self._claim_loop()
         finally:
             await self._drain()
-            for task in background:
-                task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            await _cancel_all(background)
             await self.pool.close()
             await self.provider.aclose()
             event(logging.INFO, "worker_stopped", worker_id=self.worker_id)
@@ -243,8 +233,8 @@ class Worker:
         backoff = 0.2
         while not self._stop.is_set():
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.dsn, autocommit=True, connect_timeout=10
+                conn = await AsyncPooledConnection.connect(
+                    self.dsn, autocommit=True, connect_timeout=10, **TRANSACTION_MODE
                 )
             except psycopg.OperationalError as exc:
                 event(
@@ -258,8 +248,8 @@ class Worker:
                 backoff = min(backoff * 2, 10.0)
                 continue
             async with conn:
+                conn.act_as(WORKER_ROLE)
                 try:
-                    await conn.execute(f"set role {WORKER_ROLE}")
                     await conn.execute("select private.analysis_queue_stats()")
                 except psycopg.Error as exc:
                     raise WorkerSetupError(
@@ -598,12 +588,12 @@ class Worker:
                     task.cancel()
 
     async def _listen(self) -> None:
-        """LISTEN analysis_queued on a dedicated connection, reconnecting with backoff."""
+        """LISTEN analysis_queued on a dedicated session (DIRECT_URL), reconnecting with backoff."""
         backoff = 0.1
         while True:
             try:
                 conn = await psycopg.AsyncConnection.connect(
-                    self.dsn, autocommit=True, application_name=APPLICATION_NAME
+                    self.listen_dsn, autocommit=True, application_name=APPLICATION_NAME
                 )
                 async with conn:
                     await conn.execute(f"set role {WORKER_ROLE}")
@@ -707,6 +697,22 @@ class Worker:
                 raise
 
 
+async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel `tasks` and wait until every one has ended.
+
+    A cancellation can be lost: on Python 3.11, `asyncio.wait_for` (which the
+    connection pool uses while a task waits for a connection) swallows it when
+    the awaited connection arrives in the same loop step, and the task carries
+    on with its loop. So a task still running after a short wait is cancelled
+    again, instead of waiting for it forever.
+    """
+    pending = set(tasks)
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=0.5)
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return repr(text[0][:200]) if text else type(exc).__name__
@@ -736,9 +742,14 @@ def run_worker(
     metrics_port: int | None = None,
     exit_when_empty: bool = False,
     on_ready: Callable[[Worker], Awaitable[None]] | None = None,
+    listen_dsn: str | None = None,
 ) -> None:
-    """Build the provider and storage from settings and run a worker until stopped."""
+    """Build the provider and storage from settings and run a worker until stopped.
+
+    `dsn` is DATABASE_URL (may be a transaction pooler); `listen_dsn` the direct
+    connection for LISTEN (default: DIRECT_URL, else `dsn`)."""
     secrets = load_secrets()
+    listen_dsn = listen_dsn or secrets.direct_url or dsn
     if cfg.ai.provider == "openai" and not (secrets.openai_api_key or secrets.openai_base_url):
         # every call would be refused: failing (and refunding) each analysis helps nobody
         raise WorkerSetupError(
@@ -751,7 +762,13 @@ def run_worker(
         serve_metrics(metrics_port)
 
     async def main() -> None:
-        worker = Worker(dsn, make_provider(cfg, secrets), ScreenshotStore(cfg, secrets), options)
+        worker = Worker(
+            dsn,
+            make_provider(cfg, secrets),
+            ScreenshotStore(cfg, secrets),
+            options,
+            listen_dsn=listen_dsn,
+        )
         if on_ready:
             await on_ready(worker)
         await worker.run()

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Install what the local stack and the tests need on Debian 12 (idempotent):
-# PostgreSQL 15 with pg_cron, pgTAP and plpgsql_check, pg_prove, and a Python venv in .venv.
+# PostgreSQL 15 with pg_cron, pgTAP and plpgsql_check, pg_prove, PgBouncer (the pooler
+# tests), and a Python venv in .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl)
+packages=(postgresql-15 postgresql-15-cron postgresql-15-pgtap postgresql-15-plpgsql-check libtap-parser-sourcehandler-pgtap-perl pgbouncer)
 # Debian's python3 needs python3-venv for `python3 -m venv`
 python3 -c 'import ensurepip' 2>/dev/null || packages+=(python3-venv)
 missing=()

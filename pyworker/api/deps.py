@@ -12,14 +12,13 @@ import psycopg
 import stripe
 from prometheus_client import Counter, Histogram
 from psycopg import sql
-from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from pyworker.api.events import EventApplier
-from pyworker.db import SERVICE_ROLE, ApiError, api_error_from
+from pyworker.db import SERVICE_ROLE, ApiError, api_error_from, async_pool
 from pyworker.settings import Config, Secrets
 
 log = logging.getLogger("pyworker.api")
@@ -53,26 +52,14 @@ def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | N
     )
 
 
-async def _configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    await conn.execute(sql.SQL("set role {}").format(sql.Identifier(SERVICE_ROLE)))
-
-
 def make_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
-    """Connections acting as service_role (opened by the app's lifespan).
+    """Connections acting as service_role (opened by the app's lifespan); DATABASE_URL may
+    be a transaction pooler (pyworker.db).
 
     Autocommit: one SQL function call is one transaction and one round trip
     (no separate BEGIN/COMMIT); multi-statement work uses `conn.transaction()`.
     """
-    return AsyncConnectionPool(
-        dsn,
-        min_size=min(2, max_size),
-        max_size=max_size,
-        open=False,
-        kwargs={"row_factory": dict_row, "autocommit": True},
-        configure=_configure,
-        timeout=10,
-        name="api",
-    )
+    return async_pool(dsn, name="api", role=SERVICE_ROLE, min_size=2, max_size=max_size, timeout=10)
 
 
 @dataclass

@@ -22,6 +22,7 @@ import pytest
 
 from pyworker import devstack
 from pyworker.migrate import migrate
+from pyworker.pgbouncer import PgBouncer
 from pyworker.settings import load_config
 from tests.py.dbtools import TestDatabase, ledger_mismatches
 
@@ -67,6 +68,22 @@ def db(cluster: devstack.Cluster) -> Iterator[TestDatabase]:
         assert ledger_mismatches(database) == [], "ledger invariant broken"
     finally:
         cluster.drop_database(name)
+
+
+@pytest.fixture(scope="session")
+def pooler(cluster: devstack.Cluster) -> Iterator[PgBouncer]:
+    """PgBouncer in transaction mode in front of the test cluster (started on first use)."""
+    bouncer = PgBouncer(
+        Path(tempfile.mkdtemp(prefix="flirt-pgbouncer-")),
+        _free_port(),
+        cluster.port,
+        users=("postgres", "authenticator", "supabase_auth_admin", devstack.SUPERUSER),
+    )
+    try:
+        bouncer.start()
+        yield bouncer
+    finally:
+        bouncer.destroy()
 
 
 @pytest.fixture(scope="session")

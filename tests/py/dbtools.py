@@ -23,13 +23,21 @@ class TestDatabase:
 
     name: str
     port: int
+    pooler_port: int | None = None  # DATABASE_URL goes through PgBouncer (transaction mode)
 
     def dsn(self, user: str = "postgres") -> str:
+        """A direct connection (tests set up and check through it)."""
         return f"postgresql://{user}@127.0.0.1:{self.port}/{self.name}"
 
     @property
     def owner_dsn(self) -> str:
         """What DATABASE_URL is for the worker, API and CLI (postgres, not a superuser)."""
+        port = self.pooler_port or self.port
+        return f"postgresql://postgres@127.0.0.1:{port}/{self.name}"
+
+    @property
+    def direct_dsn(self) -> str:
+        """What DIRECT_URL is: the direct connection as postgres."""
         return self.dsn("postgres")
 
     def connect(self, user: str = "postgres", **kwargs: Any) -> psycopg.Connection[Any]:
