@@ -28,7 +28,7 @@ paid packs, signup bonuses and admin adjustments, and that every Stripe event is
 applied at most once. Where a rule leaves room (how a tier change clamps), the check
 is the bound the rule guarantees, not one implementation.
 
-CI runs the `ci` profile (a few hundred steps). A longer run, by hand:
+CI runs the `ci` profile (25 examples of up to 40 steps). A longer run, by hand:
 
     HYPOTHESIS_PROFILE=soak .venv/bin/pytest tests/py/test_economy_model.py -q -p no:timeout
 
@@ -94,7 +94,7 @@ EXPECTED_REFUSALS = {"insufficient_credits", "too_many_pending", "account_restri
 NON_BONUS_INFLOW = {"purchase", "admin_adjust", "action_refund"}
 
 PROFILES = {
-    "ci": {"max_examples": 12, "stateful_step_count": 30},
+    "ci": {"max_examples": 25, "stateful_step_count": 40},
     "soak": {"max_examples": 200, "stateful_step_count": 100},
 }
 # Rules to leave unchecked (e.g. ECONOMY_IGNORE=R1,R5 while those are being fixed), so that
@@ -860,7 +860,9 @@ class EconomyMachine(RuleBasedStateMachine):
         }
         refunded = {a for a, c in self.charges.items() if c.refunded}
         assert refunded <= failed, f"refund of an analysis that did not fail: {refunded - failed}"
-        assert failed <= refunded, f"failed analyses never refunded: {failed - refunded}"
+        # a refund that returns nothing (daily part only, its day gone) may write no row
+        owed = {a for a in failed - refunded if self.charges[a].purchased > 0}
+        holds("R2", not owed, f"failed analyses whose purchased part never came back: {owed}")
         assert set(self.charges) == self.issued, "an action charged without a new analysis"
 
         bad_payments = self.owner.execute(
