@@ -30,7 +30,7 @@ is the bound the rule guarantees, not one implementation.
 
 CI runs the `ci` profile (25 examples of up to 40 steps). A longer run, by hand:
 
-    HYPOTHESIS_PROFILE=soak .venv/bin/pytest tests/py/test_economy_model.py -q -p no:timeout
+    HYPOTHESIS_PROFILE=soak .venv/bin/pytest tests/py/test_economy_model.py -q --timeout 0
 
 (`soak`: 200 examples of up to 100 steps; `ECONOMY_EXAMPLES` and `ECONOMY_STEPS`
 override either profile's figures.) A failure prints the shortest sequence of steps
