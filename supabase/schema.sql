@@ -172,6 +172,7 @@ CREATE TABLE public.analyses (
     started_at timestamp with time zone,
     finished_at timestamp with time zone,
     charges integer DEFAULT 1 NOT NULL,
+    charged_on date,
     CONSTRAINT analyses_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT analyses_charges_positive CHECK ((charges > 0)),
     CONSTRAINT analyses_cost_check CHECK ((cost >= 0)),
@@ -271,7 +272,10 @@ CREATE TABLE public.users (
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     invoice_event_at timestamp with time zone,
+    daily_used integer DEFAULT 0 NOT NULL,
+    signup_bonus_pending boolean DEFAULT false NOT NULL,
     CONSTRAINT users_daily_credits_check CHECK ((daily_credits >= 0)),
+    CONSTRAINT users_daily_used_nonnegative CHECK ((daily_used >= 0)),
     CONSTRAINT users_role_check CHECK ((role = ANY (ARRAY['user'::text, 'admin'::text])))
 )
 WITH (fillfactor='80');
@@ -279,6 +283,14 @@ WITH (fillfactor='80');
 -- Name: TABLE users; Type: COMMENT; Schema: public; Owner: -
 
 COMMENT ON TABLE public.users IS 'Account, credit buckets and billing state of each auth user.';
+
+-- Name: COLUMN users.daily_used; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON COLUMN public.users.daily_used IS 'Daily credits used on the credit day daily_reset_on, net of refunds (0 after each reset).';
+
+-- Name: COLUMN users.signup_bonus_pending; Type: COMMENT; Schema: public; Owner: -
+
+COMMENT ON COLUMN public.users.signup_bonus_pending IS 'An anonymous account: the signup bonus is granted once, when it converts to a real one.';
 
 -- Name: data_export; Type: TYPE; Schema: public; Owner: -
 
@@ -338,15 +350,16 @@ CREATE FUNCTION private.admin_actor() RETURNS text
   )
 $$;
 
--- Name: admin_adjust_credits(uuid, integer, text); Type: FUNCTION; Schema: private; Owner: -
+-- Name: admin_adjust_credits(uuid, numeric, text); Type: FUNCTION; Schema: private; Owner: -
 
-CREATE FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) RETURNS private.credit_adjustment
+CREATE FUNCTION private.admin_adjust_credits(user_id uuid, delta numeric, reason text) RETURNS private.credit_adjustment
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
   v_user public.users;
   v_tx public.credits_transactions;
+  v_delta integer;
 begin
   perform private.require_admin();
   if nullif(btrim(reason), '') is null or char_length(reason) > 500 then
@@ -354,11 +367,12 @@ begin
       jsonb_build_object('field', 'reason', 'max_length', 500),
       'A reason (1-500 characters) is required for every credit adjustment.');
   end if;
-  if delta is null or delta = 0 or abs(delta::bigint) > 1000000000 then
+  if delta is null or delta = 0 or delta <> trunc(delta) or abs(delta) > 1000000000 then
     perform private.raise_api_error(400, 'invalid_input',
       jsonb_build_object('field', 'delta', 'max_abs', 1000000000),
-      'delta must be a non-zero whole number of credits.');
+      'delta must be a non-zero whole number of credits, at most 1000000000 either way.');
   end if;
+  v_delta := delta::integer;
 
   select u.* into v_user from public.users u where u.id = admin_adjust_credits.user_id for update;
   if not found then
@@ -366,17 +380,24 @@ begin
       jsonb_build_object('user_id', admin_adjust_credits.user_id), 'No account has this id.');
   end if;
   -- a debt (negative bucket) may be reduced, but nothing may create or deepen one
-  if delta < 0 and v_user.purchased_credits + delta < 0 then
+  if v_delta < 0 and v_user.purchased_credits + v_delta < 0 then
     perform private.raise_api_error(400, 'would_go_negative',
-      jsonb_build_object('purchased_credits', v_user.purchased_credits, 'delta', delta),
+      jsonb_build_object('purchased_credits', v_user.purchased_credits, 'delta', v_delta),
       'The purchased bucket cannot go below zero.');
   end if;
+  -- the bucket is an integer column: a grant that would overflow it is refused as well
+  if v_user.purchased_credits::bigint + v_delta > 2147483647 then
+    perform private.raise_api_error(400, 'invalid_input',
+      jsonb_build_object('field', 'delta', 'purchased_credits', v_user.purchased_credits,
+                         'max_purchased_credits', 2147483647),
+      'This grant would take the purchased bucket beyond its range.');
+  end if;
 
-  v_tx := private.move_credits(v_user.id, 0, delta, 'admin_adjust', 'admin', null,
+  v_tx := private.move_credits(v_user.id, 0, v_delta, 'admin_adjust', 'admin', null,
     jsonb_build_object('reason', btrim(reason), 'by', private.admin_actor()));
 
   -- user_id, delta, transaction_id, daily_credits, purchased_credits, credits_remaining
-  return row(v_user.id, delta, v_tx.id, v_user.daily_credits, v_user.purchased_credits + delta,
+  return row(v_user.id, v_delta, v_tx.id, v_user.daily_credits, v_user.purchased_credits + v_delta,
              v_tx.balance_after)::private.credit_adjustment;
 end
 $$;
@@ -872,7 +893,7 @@ CREATE FUNCTION private.apply_daily_reset(user_id uuid, old_daily integer, purch
 begin
   update public.users u
      set daily_credits = apply_daily_reset.allowance, daily_reset_on = apply_daily_reset.day,
-         updated_at = now()
+         daily_used = 0, updated_at = now()
    where u.id = apply_daily_reset.user_id;
   if apply_daily_reset.allowance <> apply_daily_reset.old_daily then
     insert into public.credits_transactions
@@ -1218,36 +1239,9 @@ CREATE FUNCTION private.change_tier(target_user uuid, new_tier text, reference t
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_old_tier text;
-  v_daily integer;
-  v_old_allowance integer;
-  v_allowance integer;
-  v_new_daily integer;
 begin
-  select u.tier, u.daily_credits into v_old_tier, v_daily
-    from public.users u where u.id = target_user for update;
-  if not found or v_old_tier = new_tier then
-    return jsonb_build_object('tier_changed', false);
-  end if;
-  select t.daily_credits into v_old_allowance from public.tiers t where t.id = v_old_tier;
-  select t.daily_credits into v_allowance from public.tiers t where t.id = new_tier;
-  if not found then
-    raise exception 'unknown tier %', new_tier using errcode = 'P0001';
-  end if;
-  v_new_daily := case when v_allowance >= coalesce(v_old_allowance, 0)
-                      then greatest(v_daily, v_allowance)
-                      else least(v_daily, v_allowance) end;
-
-  update public.users u set tier = new_tier, updated_at = now() where u.id = target_user;
-  if v_new_daily <> v_daily then
-    perform private.move_credits(target_user, v_new_daily - v_daily, 0, 'subscription_grant',
-      reference, null,
-      coalesce(metadata, '{}'::jsonb)
-        || jsonb_build_object('from_tier', v_old_tier, 'to_tier', new_tier));
-  end if;
-  return jsonb_build_object('tier_changed', true, 'from_tier', v_old_tier, 'to_tier', new_tier,
-                            'daily_delta', v_new_daily - v_daily);
+  return private.set_tier(target_user, new_tier, 0, 'subscription_grant', reference, null,
+                          metadata);
 end
 $$;
 
@@ -1954,23 +1948,55 @@ CREATE FUNCTION private.handle_new_user() RETURNS trigger
     AS $$
 declare
   v_tier public.tiers;
-  v_bonus integer := coalesce((private.setting('signup_bonus_credits') #>> '{}')::integer, 0);
+  v_tier_key text := case when new.is_anonymous then 'anonymous_tier' else 'default_tier' end;
+  v_bonus integer := case when new.is_anonymous then 0 else
+    coalesce((private.setting('signup_bonus_credits') #>> '{}')::integer, 0) end;
 begin
   select t.* into v_tier
     from public.tiers t
-   where t.id = private.setting('default_tier') #>> '{}';
+   where t.id = private.setting(v_tier_key) #>> '{}';
   if not found then
-    raise exception using errcode = 'P0001', message = 'default_tier_not_configured',
+    raise exception using errcode = 'P0001', message = v_tier_key || '_not_configured',
       hint = 'Run `flirt-admin config sync` before creating users.';
   end if;
 
-  insert into public.users (id, email, tier, daily_credits, purchased_credits, daily_reset_on)
-  values (new.id, new.email, v_tier.id, v_tier.daily_credits, v_bonus, private.credit_day());
+  insert into public.users
+    (id, email, tier, daily_credits, purchased_credits, daily_reset_on, signup_bonus_pending)
+  values (new.id, new.email, v_tier.id, v_tier.daily_credits, v_bonus, private.credit_day(),
+          new.is_anonymous);
 
   insert into public.credits_transactions
-    (user_id, daily_delta, purchased_delta, kind, balance_after, reference)
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
   values
-    (new.id, v_tier.daily_credits, v_bonus, 'signup_bonus', v_tier.daily_credits + v_bonus, 'signup');
+    (new.id, v_tier.daily_credits, v_bonus, 'signup_bonus', v_tier.daily_credits + v_bonus,
+     'signup', case when new.is_anonymous then '{"anonymous":true}'::jsonb else '{}'::jsonb end);
+  return new;
+end
+$$;
+
+-- Name: handle_user_converted(); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.handle_user_converted() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user record;
+  v_tier text;
+begin
+  select u.tier, u.subscription_status, u.signup_bonus_pending into v_user
+    from public.users u where u.id = new.id for update;
+  if not found or not v_user.signup_bonus_pending then
+    return new;  -- converted before (or never anonymous here): nothing is owed
+  end if;
+  v_tier := case when v_user.subscription_status in ('active', 'trialing', 'past_due')
+                 then v_user.tier
+                 else private.setting('default_tier') #>> '{}' end;
+  perform private.set_tier(new.id, v_tier,
+    coalesce((private.setting('signup_bonus_credits') #>> '{}')::integer, 0),
+    'signup_bonus', 'signup', 'signup_bonus:' || new.id::text,
+    '{"converted":true}'::jsonb);
+  update public.users u set signup_bonus_pending = false where u.id = new.id;
   return new;
 end
 $$;
@@ -2120,6 +2146,9 @@ begin
   update public.users u
      set daily_credits = u.daily_credits + move_credits.daily_delta,
          purchased_credits = u.purchased_credits + move_credits.purchased_delta,
+         daily_used = u.daily_used
+                      - case when move_credits.kind in ('action', 'action_refund')
+                             then move_credits.daily_delta else 0 end,
          updated_at = now()
    where u.id = target_user
   returning u.credits_remaining into v_balance;
@@ -2297,6 +2326,7 @@ begin
   update public.users u
      set daily_credits = v_daily - v_take_daily,
          purchased_credits = r.purchased_credits - v_take_purchased,
+         daily_used = u.daily_used + v_take_daily,
          updated_at = now()
    where u.id = v_uid;
 
@@ -2668,24 +2698,48 @@ CREATE FUNCTION private.refund_analysis(analysis_id uuid) RETURNS boolean
     AS $$
 declare
   v_an record;
+  v_user record;
+  v_daily integer := 0;
+  v_metadata jsonb;
 begin
   update public.analyses a
      set refunded_at = now()
    where a.id = refund_analysis.analysis_id and a.refunded_at is null and a.cost > 0
      and a.status = 'failed'  -- a delivered result is never refunded
-  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost, a.charges into v_an;
+  returning a.id, a.user_id, a.action_type, a.daily_cost, a.purchased_cost, a.charges,
+            coalesce(a.charged_on, private.credit_day(a.created_at)) as charged_on
+    into v_an;
   if not found then
     return false;
   end if;
 
-  -- a due daily reset first, so the refunded daily credits are not overwritten by it later
+  -- a due daily reset first: it decides whether the charge's credit day is over
   perform private.reset_user_if_due(v_an.user_id, now());
+  select u.daily_credits, u.daily_used, u.daily_reset_on, t.daily_credits as allowance
+    into v_user
+    from public.users u join public.tiers t on t.id = u.tier
+   where u.id = v_an.user_id
+     for update of u;
+  if not found then
+    return true;  -- the account is gone; nothing to give back
+  end if;
+  if v_user.daily_reset_on = v_an.charged_on then
+    v_daily := least(v_an.daily_cost, v_user.daily_used,
+                     greatest(v_user.allowance - v_user.daily_credits, 0));
+  end if;
+  v_metadata := jsonb_build_object('action_type', v_an.action_type);
+  if v_daily < v_an.daily_cost then
+    v_metadata := v_metadata || jsonb_build_object(
+      'daily_forfeited', v_an.daily_cost - v_daily,
+      'daily_forfeited_reason', case when v_user.daily_reset_on <> v_an.charged_on
+                                     then 'credit_day_over' else 'allowance_reached' end);
+  end if;
   -- the unique idempotency key is the second guard against a double refund; an analysis
   -- retried by an admin was charged again, and that charge has its own key
-  perform private.move_credits(v_an.user_id, v_an.daily_cost, v_an.purchased_cost,
+  perform private.move_credits(v_an.user_id, v_daily, v_an.purchased_cost,
     'action_refund', v_an.id::text,
     'refund:' || v_an.id::text || case when v_an.charges > 1 then ':' || v_an.charges else '' end,
-    jsonb_build_object('action_type', v_an.action_type));
+    v_metadata);
   return true;
 end
 $$;
@@ -2817,7 +2871,7 @@ begin
       ), reset as (
         update public.users u
            set daily_credits = due.allowance, daily_reset_on = reset_due_users.day,
-               updated_at = now()
+               daily_used = 0, updated_at = now()
           from due
          where u.id = due.id
            and u.daily_reset_on < reset_due_users.day
@@ -2849,7 +2903,7 @@ begin
     ), reset as (
       update public.users u
          set daily_credits = due.allowance, daily_reset_on = reset_due_users.day,
-             updated_at = now()
+             daily_used = 0, updated_at = now()
         from due
        where u.id = due.id
       returning u.id, u.credits_remaining, due.allowance - due.old_daily as delta
@@ -2942,7 +2996,8 @@ begin
   -- the same row goes back to the queue: the user's history shows it finish
   update public.analyses a
      set status = 'queued', charges = a.charges + 1, daily_cost = v_daily,
-         purchased_cost = v_purchased, attempts = 0, run_after = pg_catalog.now(),
+         purchased_cost = v_purchased, charged_on = v_user.daily_reset_on,
+         attempts = 0, run_after = pg_catalog.now(),
          error = null, result = null, model = null, usage = null, locked_by = null,
          locked_until = null, refunded_at = null, started_at = null, finished_at = null,
          max_attempts = coalesce((private.setting('max_attempts') #>> '{}')::integer,
@@ -3044,6 +3099,44 @@ CREATE FUNCTION private.set_stripe_customer(target_user uuid, customer_id text) 
      set stripe_customer_id = coalesce(u.stripe_customer_id, customer_id), updated_at = now()
    where u.id = target_user
   returning u.stripe_customer_id
+$$;
+
+-- Name: set_tier(uuid, text, integer, text, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.set_tier(target_user uuid, new_tier text, purchased_delta integer, kind text, reference text, ledger_key text DEFAULT NULL::text, metadata jsonb DEFAULT '{}'::jsonb) RETURNS jsonb
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_user record;
+  v_allowance integer;
+  v_daily_delta integer := 0;
+begin
+  perform private.reset_user_if_due(target_user, now());
+  select u.tier, u.daily_credits, u.daily_used into v_user
+    from public.users u where u.id = target_user for update;
+  if not found then
+    return jsonb_build_object('tier_changed', false);
+  end if;
+  if v_user.tier is distinct from new_tier then
+    select t.daily_credits into v_allowance from public.tiers t where t.id = new_tier;
+    if not found then
+      raise exception 'unknown tier %', new_tier using errcode = 'P0001';
+    end if;
+    v_daily_delta := greatest(v_allowance - v_user.daily_used, 0) - v_user.daily_credits;
+    update public.users u set tier = new_tier, updated_at = now() where u.id = target_user;
+  end if;
+  if v_daily_delta <> 0 or coalesce(purchased_delta, 0) <> 0 then
+    perform private.move_credits(target_user, v_daily_delta, coalesce(purchased_delta, 0),
+      kind, reference, ledger_key,
+      coalesce(metadata, '{}'::jsonb)
+        || jsonb_build_object('from_tier', v_user.tier, 'to_tier', new_tier,
+                              'daily_used', v_user.daily_used));
+  end if;
+  return jsonb_build_object('tier_changed', v_user.tier is distinct from new_tier,
+                            'from_tier', v_user.tier, 'to_tier', new_tier,
+                            'daily_delta', v_daily_delta);
+end
 $$;
 
 -- Name: setting(text); Type: FUNCTION; Schema: private; Owner: -
@@ -3172,6 +3265,7 @@ begin
   insert into public.app_settings (key, value)
   select k, v from jsonb_each(jsonb_build_object(
     'default_tier', cfg #> '{signup,default_tier}',
+    'anonymous_tier', cfg #> '{signup,anonymous_tier}',
     'signup_bonus_credits', cfg #> '{signup,bonus_credits}',
     'reset_timezone', cfg #> '{reset,timezone}',
     'reset_hour', cfg #> '{reset,hour}',
@@ -3291,11 +3385,18 @@ begin
       -- <caller's user id>/<file name>: a file in the caller's own folder, nothing deeper
       if split_part(v_text, '/', 1) <> user_id::text
          or v_text !~ '^[^/]+/[^/]+$'
-         or split_part(v_text, '/', 2) in ('.', '..')
          or char_length(v_text) > 1024 then
         perform private.raise_invalid_input('input.image_path', 'not_own_file',
           jsonb_build_object('expected_prefix', user_id::text || '/'),
           'Upload the screenshot to your own folder (<your user id>/<file name>).');
+      end if;
+      -- plain names only: nothing that a storage layer could decode into another path
+      -- (percent-encoding, backslashes, dot segments)
+      if split_part(v_text, '/', 2) !~ '^[A-Za-z0-9._-]+$'
+         or split_part(v_text, '/', 2) in ('.', '..') then
+        perform private.raise_invalid_input('input.image_path', 'bad_file_name',
+          jsonb_build_object('allowed', 'A-Z a-z 0-9 . _ -'),
+          'Name the screenshot with letters, digits, dots, dashes and underscores only.');
       end if;
     else
       perform private.raise_invalid_input('input.' || v_key, 'unknown_field', '{}'::jsonb,
@@ -3314,9 +3415,9 @@ begin
 end
 $_$;
 
--- Name: admin_adjust_credits(uuid, integer, text); Type: FUNCTION; Schema: public; Owner: -
+-- Name: admin_adjust_credits(uuid, numeric, text); Type: FUNCTION; Schema: public; Owner: -
 
-CREATE FUNCTION public.admin_adjust_credits(user_id uuid, delta integer, reason text) RETURNS TABLE(user_id uuid, delta integer, transaction_id bigint, daily_credits integer, purchased_credits integer, credits_remaining integer)
+CREATE FUNCTION public.admin_adjust_credits(user_id uuid, delta numeric, reason text) RETURNS TABLE(user_id uuid, delta integer, transaction_id bigint, daily_credits integer, purchased_credits integer, credits_remaining integer)
     LANGUAGE sql
     SET search_path TO ''
     AS $$
@@ -4076,11 +4177,11 @@ REVOKE ALL ON FUNCTION private.admin_actor() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.admin_actor() TO authenticated;
 GRANT ALL ON FUNCTION private.admin_actor() TO service_role;
 
--- Name: FUNCTION admin_adjust_credits(user_id uuid, delta integer, reason text); Type: ACL; Schema: private; Owner: -
+-- Name: FUNCTION admin_adjust_credits(user_id uuid, delta numeric, reason text); Type: ACL; Schema: private; Owner: -
 
-REVOKE ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) TO authenticated;
-GRANT ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta integer, reason text) TO service_role;
+REVOKE ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta numeric, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta numeric, reason text) TO authenticated;
+GRANT ALL ON FUNCTION private.admin_adjust_credits(user_id uuid, delta numeric, reason text) TO service_role;
 
 -- Name: FUNCTION admin_credit_history(user_id uuid, page_size integer, before_id bigint); Type: ACL; Schema: private; Owner: -
 
@@ -4331,6 +4432,10 @@ REVOKE ALL ON FUNCTION private.guard_ledger_append_only() FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.handle_new_user() FROM PUBLIC;
 
+-- Name: FUNCTION handle_user_converted(); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.handle_user_converted() FROM PUBLIC;
+
 -- Name: FUNCTION handle_user_email_change(); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.handle_user_email_change() FROM PUBLIC;
@@ -4502,6 +4607,11 @@ GRANT ALL ON FUNCTION private.screenshot_bucket() TO service_role;
 REVOKE ALL ON FUNCTION private.set_stripe_customer(target_user uuid, customer_id text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.set_stripe_customer(target_user uuid, customer_id text) TO service_role;
 
+-- Name: FUNCTION set_tier(target_user uuid, new_tier text, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.set_tier(target_user uuid, new_tier text, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.set_tier(target_user uuid, new_tier text, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb) TO service_role;
+
 -- Name: FUNCTION setting(setting_key text); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.setting(setting_key text) FROM PUBLIC;
@@ -4543,11 +4653,11 @@ REVOKE ALL ON FUNCTION private.validate_action_input(action_type text, input jso
 GRANT ALL ON FUNCTION private.validate_action_input(action_type text, input jsonb, max_input_chars integer, max_input_bytes integer, user_id uuid) TO authenticated;
 GRANT ALL ON FUNCTION private.validate_action_input(action_type text, input jsonb, max_input_chars integer, max_input_bytes integer, user_id uuid) TO service_role;
 
--- Name: FUNCTION admin_adjust_credits(user_id uuid, delta integer, reason text); Type: ACL; Schema: public; Owner: -
+-- Name: FUNCTION admin_adjust_credits(user_id uuid, delta numeric, reason text); Type: ACL; Schema: public; Owner: -
 
-REVOKE ALL ON FUNCTION public.admin_adjust_credits(user_id uuid, delta integer, reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION public.admin_adjust_credits(user_id uuid, delta integer, reason text) TO service_role;
-GRANT ALL ON FUNCTION public.admin_adjust_credits(user_id uuid, delta integer, reason text) TO authenticated;
+REVOKE ALL ON FUNCTION public.admin_adjust_credits(user_id uuid, delta numeric, reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION public.admin_adjust_credits(user_id uuid, delta numeric, reason text) TO service_role;
+GRANT ALL ON FUNCTION public.admin_adjust_credits(user_id uuid, delta numeric, reason text) TO authenticated;
 
 -- Name: FUNCTION admin_get_metrics(from_date date, to_date date); Type: ACL; Schema: public; Owner: -
 

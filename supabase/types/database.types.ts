@@ -88,6 +88,7 @@ export type Database = {
         Row: {
           action_type: string
           attempts: number
+          charged_on: string | null
           charges: number
           cost: number
           created_at: string
@@ -115,6 +116,7 @@ export type Database = {
         Insert: {
           action_type: string
           attempts?: number
+          charged_on?: string | null
           charges?: number
           cost: number
           created_at?: string
@@ -142,6 +144,7 @@ export type Database = {
         Update: {
           action_type?: string
           attempts?: number
+          charged_on?: string | null
           charges?: number
           cost?: number
           created_at?: string
@@ -441,12 +444,14 @@ export type Database = {
           current_period_end: string | null
           daily_credits: number
           daily_reset_on: string
+          daily_used: number
           email: string | null
           id: string
           invoice_event_at: string | null
           purchased_credits: number
           restricted_reason: string | null
           role: string
+          signup_bonus_pending: boolean
           stripe_customer_id: string | null
           subscription_event_at: string | null
           subscription_id: string | null
@@ -461,12 +466,14 @@ export type Database = {
           current_period_end?: string | null
           daily_credits?: number
           daily_reset_on: string
+          daily_used?: number
           email?: string | null
           id: string
           invoice_event_at?: string | null
           purchased_credits?: number
           restricted_reason?: string | null
           role?: string
+          signup_bonus_pending?: boolean
           stripe_customer_id?: string | null
           subscription_event_at?: string | null
           subscription_id?: string | null
@@ -481,12 +488,14 @@ export type Database = {
           current_period_end?: string | null
           daily_credits?: number
           daily_reset_on?: string
+          daily_used?: number
           email?: string | null
           id?: string
           invoice_event_at?: string | null
           purchased_credits?: number
           restricted_reason?: string | null
           role?: string
+          signup_bonus_pending?: boolean
           stripe_customer_id?: string | null
           subscription_event_at?: string | null
           subscription_id?: string | null
