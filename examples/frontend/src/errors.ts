@@ -80,7 +80,8 @@ const RULES: Record<string, Rule> = {
   already_subscribed: rule('no', 'already_done'),
   payment_provider_error: rule('same_request', 'try_again'),
   payments_not_configured: rule('no', 'unavailable'),
-  database_unavailable: rule('later', 'try_again'),
+  // any route of the Python API
+  payload_too_large: rule('no', 'bug'),
   internal_error: rule('later', 'try_again'),
 }
 
