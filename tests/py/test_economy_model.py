@@ -30,7 +30,7 @@ is the bound the rule guarantees, not one implementation.
 
 CI runs the `ci` profile (25 examples of up to 40 steps). A longer run, by hand:
 
-    HYPOTHESIS_PROFILE=soak .venv/bin/pytest tests/py/test_economy_model.py -q --timeout 0
+    HYPOTHESIS_PROFILE=soak .venv/bin/pytest tests/py/test_economy_model.py -q -s --timeout 0
 
 (`soak`: 200 examples of up to 100 steps; `ECONOMY_EXAMPLES` and `ECONOMY_STEPS`
 override either profile's figures.) A failure prints the shortest sequence of steps
@@ -274,6 +274,8 @@ def close_environment(env: Environment) -> None:
 
 class EconomyMachine(RuleBasedStateMachine):
     env: ClassVar[Environment]
+    steps_checked: ClassVar[int] = 0  # invariant checks passed, over all examples
+    examples: ClassVar[int] = 0
 
     def __init__(self) -> None:
         super().__init__()
@@ -296,6 +298,7 @@ class EconomyMachine(RuleBasedStateMachine):
         self.stripe_clock = int(time.time())
         self.last_ledger_id = 0
         self.seq = itertools.count(1)
+        EconomyMachine.examples += 1
         for _ in range(2):
             self._sign_up(anonymous=False)
         self.check_everything()
@@ -793,6 +796,7 @@ class EconomyMachine(RuleBasedStateMachine):
 
     @invariant()
     def check_everything(self) -> None:
+        EconomyMachine.steps_checked += 1  # hypothesis checks after every step
         assert self.owner.execute("select * from private.ledger_mismatches()").fetchall() == [], (
             "ledger invariant broken"
         )
@@ -964,6 +968,13 @@ def test_credit_economy_holds_under_any_sequence(
     env = open_environment(cluster, fake_stripe_server, f"econ_{os.getpid()}")
     try:
         EconomyMachine.env = env
+        EconomyMachine.steps_checked = EconomyMachine.examples = 0
         run_state_machine_as_test(EconomyMachine, settings=profile_settings())
+        # `-s` shows it: how much the run explored (a soak must reach its step count)
+        print(
+            f"economy model: {EconomyMachine.examples} sequences,"
+            f" {EconomyMachine.steps_checked} invariant checks (one after every step)"
+        )
+        assert EconomyMachine.steps_checked > EconomyMachine.examples, "no step was run"
     finally:
         close_environment(env)
