@@ -2,7 +2,8 @@
 
 Usage: .venv/bin/python bench/bench_credits.py [--users 100000] [--reset-users 1000000]
        [--clients 8] [--scale 10] [--hot-clients 16] [--seconds 20] [--rounds 3]
-       [--warmup 10] [--profile-seconds 10] [--fast] [--skip-actions] [--skip-reset]
+       [--warmup 10] [--profile-seconds 10] [--breakdown-seconds 10]
+       [--fast] [--skip-actions] [--skip-reset]
        .venv/bin/python bench/bench_credits.py --markdown bench/results/credits-….json
 
 Starts its own throwaway PostgreSQL cluster (loopback, free port; durable
@@ -27,6 +28,12 @@ measures, each against its anchor in the same run:
     pg_stat_statements tracking nested statements, the server time, rows and
     WAL bytes per call of every statement, including those inside
     perform_action, so the table shows where the time goes.
+    And a breakdown (--breakdown-seconds each, one run per step, against the
+    anchor's median): the same call path and clients calling stand-ins that do
+    only the first steps of perform_action's work: nothing (the call path
+    alone), then the caller's row update, then the queued analysis row, then
+    the ledger row. It shows what the bookkeeping itself costs against the
+    anchor, before any check runs.
 (b) one hot user and 16 clients: every client keeps calling perform_action
     until the balance is gone. Reports TPS and proves there was no overdraft
     (successes = balance / cost exactly, no ledger balance below zero, ledger
@@ -96,6 +103,38 @@ ACTION_SCRIPT = "\n".join(
         "",
     ]
 )
+# Stand-ins for the (a) breakdown: perform_action's writes, step by step, no checks.
+# They keep the ledger invariant (no bucket moves) and write rows of the same shape.
+BREAKDOWN_STEPS = {
+    "call path only": "",
+    "+ update the caller's row": """
+  update public.users u set daily_used = u.daily_used + 5, updated_at = now()
+   where u.id = v_uid;""",
+    "+ insert the queued analysis": """
+  insert into public.analyses
+    (id, user_id, action_type, cost, daily_cost, purchased_cost, input, max_attempts)
+  values (v_id, v_uid, action_type, 0, 0, 0, input, 3);""",
+    "+ insert the ledger row": """
+  insert into public.credits_transactions
+    (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
+  select v_uid, 0, 0, 'action', u.credits_remaining, v_id::text,
+         jsonb_build_object('action_type', action_type)
+    from public.users u where u.id = v_uid;""",
+}
+BREAKDOWN_FUNCTION = """
+create function bench.step{n}(action_type text, input jsonb)
+returns private.action_receipt language plpgsql security definer set search_path = '' as $$
+declare
+  v_uid uuid := (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid;
+  v_id uuid := encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing
+            substring(int8send((extract(epoch from clock_timestamp()) * 1000)::bigint) from 3)
+            from 1 for 6), 52, 1), 53, 1), 'hex')::uuid;
+begin{body}
+  return row(v_id, 'queued', 0, 0, 0, 0, false)::private.action_receipt;
+end $$;
+grant execute on function bench.step{n}(text, jsonb) to authenticated;
+"""
+
 HOT_SCRIPT = "\n".join(
     [
         "BEGIN;",
@@ -456,6 +495,38 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
             b, db, [*common(args.profile_seconds), "-n", "-f", str(script)], "authenticator"
         ),
     }
+    breakdown = []
+    body = ""
+    for n, (label, step) in enumerate(BREAKDOWN_STEPS.items()):
+        body += step
+        with b.admin(db) as conn:
+            conn.execute(BREAKDOWN_FUNCTION.format(n=n, body=body))
+        step_script = b.base / f"step{n}.sql"
+        step_script.write_text(
+            ACTION_SCRIPT.replace("__USERS__", str(args.users)).replace(
+                "public.perform_action(", f"bench.step{n}("
+            )
+        )
+        with b.admin(db) as conn:
+            conn.execute(
+                "vacuum analyze public.users, public.analyses, public.credits_transactions"
+            )
+        run = b.pgbench(
+            db,
+            "authenticator",
+            [*common(args.breakdown_seconds), "-n", "-f", str(step_script)],
+            f"step{n}",
+        )
+        breakdown.append(
+            {
+                "step": label,
+                "tps": run["tps"],
+                "server_cpu_us_per_tx": run["server_cpu_us_per_tx"],
+                "wal_bytes_per_tx": run["wal_bytes_per_tx"],
+                "ratio": run["tps"] / tpcb["tps_median"],
+            }
+        )
+        print(f"  breakdown {label}: {run['tps']:.0f} tps")
     result_a = {
         "users": args.users,
         "scale": args.scale,
@@ -471,6 +542,8 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
         "ledger_mismatches": broken[0] if broken else None,
         "profile_seconds": args.profile_seconds,
         "profile": profile,
+        "breakdown_seconds": args.breakdown_seconds,
+        "breakdown": breakdown,
     }
 
     # (b) one hot user: enough balance for exactly K actions, more attempts than that
@@ -642,6 +715,9 @@ def main() -> None:
     parser.add_argument(
         "--profile-seconds", type=int, default=10, help="per side, for the statement profile"
     )
+    parser.add_argument(
+        "--breakdown-seconds", type=int, default=10, help="per step of the (a) breakdown"
+    )
     markdown_option(parser)
     args = parser.parse_args()
     if args.markdown:
@@ -743,6 +819,37 @@ def render(report: dict[str, Any]) -> str:
             ),
         ]
     out.append(table(("measurement", "result", "detail", "vs anchor"), rows))
+    if report.get("a", {}).get("breakdown"):
+        a = report["a"]
+        out += [
+            "",
+            f"Breakdown: the same call path and {a['clients']} clients, stand-ins doing only"
+            f" the first steps of perform_action's work ({a['breakdown_seconds']} s each,"
+            " against the anchor's median):",
+            "",
+            table(
+                ("stand-in", "tps", "µs CPU per tx", "B WAL per tx", "vs anchor"),
+                [
+                    (
+                        st["step"],
+                        f"{st['tps']:.0f}",
+                        f"{st['server_cpu_us_per_tx']:.0f}",
+                        f"{st['wal_bytes_per_tx']:.0f}",
+                        f"{st['ratio']:.2f}x",
+                    )
+                    for st in a["breakdown"]
+                ]
+                + [
+                    (
+                        "`perform_action` (all checks, both buckets, the wake-up)",
+                        f"{a['perform_action']['tps_median']:.0f}",
+                        f"{a['perform_action']['server_cpu_us_per_tx']:.0f}",
+                        f"{a['perform_action']['wal_bytes_per_tx']:.0f}",
+                        f"{a['ratio']:.2f}x",
+                    )
+                ],
+            ),
+        ]
     for side, prof in report.get("a", {}).get("profile", {}).items():
         out += [
             "",
