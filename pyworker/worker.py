@@ -36,6 +36,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from psycopg.types.json import Jsonb
 
 from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, api_error_from, async_pool
+from pyworker.logs import first_line, log_event
 from pyworker.providers import (
     AnalysisRequest,
     Provider,
@@ -43,6 +44,7 @@ from pyworker.providers import (
     ProviderOutput,
     make_provider,
 )
+from pyworker.screenshot_cleanup import ScreenshotCleanup
 from pyworker.settings import Config, SettingsError, load_config, load_secrets
 from pyworker.storage import ScreenshotStore
 
@@ -51,7 +53,6 @@ APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
 CHANNEL = "analysis_queued"
 COMPLETE_BATCH = 100  # results written per statement at most
 COMPLETE_WRITERS = 2  # batched result writes in flight at once
-CLEANUP_BATCH = 5  # screenshot deletions claimed at once (each may page through a folder)
 # Set in every transaction of the worker (DATABASE_URL may be a transaction pooler).
 # Safe without a flush per commit: if a crash loses the last few commits, whole
 # transactions are lost (a result, or a requeue with its refund), the lease expires
@@ -69,8 +70,6 @@ Q: dict[str, LiteralString] = {
     "release": "select private.release_analysis(%s, %s) as ok",
     "stats": "select private.analysis_queue_stats() as stats",
     "next_due": "select private.analysis_next_due_seconds() as seconds",
-    "claim_deletions": "select * from private.claim_screenshot_deletions(%s)",
-    "finish_deletion": "select private.finish_screenshot_deletion(%s, %s) as ok",
 }
 
 # -- metrics --------------------------------------------------------------------
@@ -91,18 +90,11 @@ QUEUE = Gauge(
     "flirt_worker_queue_depth", "Analyses (and screenshot deletions) waiting, by state", ["state"]
 )
 IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing")
-SCREENSHOTS_DELETED = Counter(
-    "flirt_worker_screenshot_deletions_total",
-    "Screenshot deletions from Storage (deleted accounts, purged inputs)",
-    ["outcome"],
-)
 
 
 def event(level: int, name: str, **fields: Any) -> None:
     """One structured log line: the event name, then key=value fields."""
-    if not log.isEnabledFor(level):
-        return
-    log.log(level, "%s %s", name, " ".join(f"{k}={v}" for k, v in fields.items()))
+    log_event(log, level, name, **fields)
 
 
 @dataclass(frozen=True)
@@ -204,7 +196,12 @@ class Worker:
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(self._heartbeats(), name="heartbeat"),
             asyncio.create_task(self._queue_stats(), name="stats"),
-            asyncio.create_task(self._screenshot_cleanup(), name="screenshot-cleanup"),
+            asyncio.create_task(
+                ScreenshotCleanup(
+                    self._query, self.store, self._stop, self.opts.cleanup_seconds
+                ).run(),
+                name="screenshot-cleanup",
+            ),
             *(
                 asyncio.create_task(self._flush_completions(), name=f"complete-{i}")
                 for i in range(COMPLETE_WRITERS)
@@ -241,7 +238,7 @@ class Worker:
                     logging.WARNING,
                     "db_unavailable",
                     during="startup",
-                    error=_first_line(exc),
+                    error=first_line(exc),
                     retry_in=round(backoff, 2),
                 )
                 await self._sleep(backoff)
@@ -253,7 +250,7 @@ class Worker:
                     await conn.execute("select private.analysis_queue_stats()")
                 except psycopg.Error as exc:
                     raise WorkerSetupError(
-                        f"the database is not ready for the worker ({_first_line(exc)}): "
+                        f"the database is not ready for the worker ({first_line(exc)}): "
                         "run `flirt-admin db migrate`"
                     ) from exc
             return True
@@ -280,7 +277,7 @@ class Worker:
                         logging.WARNING,
                         "db_unavailable",
                         during="claim",
-                        error=_first_line(exc),
+                        error=first_line(exc),
                         retry_in=round(backoff, 2),
                     )
                     await self._sleep(backoff)
@@ -336,7 +333,7 @@ class Worker:
                 rows = await self._query(Q["release"], [aid, self.worker_id], deadline=deadline)
             except psycopg.OperationalError as exc:
                 # the lease simply expires and another worker (or the reaper) takes over
-                event(logging.WARNING, "release_failed", analysis_id=aid, error=_first_line(exc))
+                event(logging.WARNING, "release_failed", analysis_id=aid, error=first_line(exc))
                 continue
             if rows and rows[0]["ok"]:
                 RELEASED.inc()
@@ -407,7 +404,7 @@ class Worker:
             outcome = await self._save_result(aid, output)
         except psycopg.Error as exc:
             # the lease expires and the analysis is retried (or failed and refunded by the reaper)
-            event(logging.ERROR, "result_not_saved", analysis_id=aid, error=_first_line(exc))
+            event(logging.ERROR, "result_not_saved", analysis_id=aid, error=first_line(exc))
             return
         if outcome.startswith("invalid:"):
             event(logging.ERROR, "result_rejected", analysis_id=aid, field=outcome[8:])
@@ -527,7 +524,7 @@ class Worker:
                 deadline=self._save_deadline(),
             )
         except psycopg.Error as exc:
-            event(logging.ERROR, "failure_not_saved", analysis_id=aid, error=_first_line(exc))
+            event(logging.ERROR, "failure_not_saved", analysis_id=aid, error=first_line(exc))
             return
         status = rows[0]["status"] if rows else None
         if status == "queued":
@@ -576,7 +573,7 @@ class Worker:
                     )
                 except psycopg.Error as exc:
                     event(
-                        logging.WARNING, "heartbeat_failed", analysis_id=aid, error=_first_line(exc)
+                        logging.WARNING, "heartbeat_failed", analysis_id=aid, error=first_line(exc)
                     )
                     break
                 task = self._inflight.get(aid)
@@ -610,7 +607,7 @@ class Worker:
                 event(
                     logging.WARNING,
                     "listen_disconnected",
-                    error=_first_line(exc),
+                    error=first_line(exc),
                     retry_in=round(backoff, 2),
                 )
                 await asyncio.sleep(backoff)
@@ -626,49 +623,6 @@ class Worker:
             except psycopg.OperationalError:
                 pass  # the claim loop reports outages
             await asyncio.sleep(max(self.opts.poll_seconds, 5.0))
-
-    async def _screenshot_cleanup(self) -> None:
-        """Delete from Storage the screenshots the database queued: deleted accounts'
-        folders and screenshots whose analysis input was purged."""
-        while not self._stop.is_set():
-            try:
-                rows = await self._query(Q["claim_deletions"], [CLEANUP_BATCH])
-            except psycopg.Error as exc:
-                if not isinstance(exc, psycopg.OperationalError):  # outages: the claim loop
-                    event(logging.WARNING, "screenshot_claim_failed", error=_first_line(exc))
-                rows = []
-            failed = 0
-            for row in rows:
-                if self._stop.is_set():
-                    break  # unreported: claimed again after its retry time
-                error: str | None = None
-                try:
-                    files = await self.store.delete(row["path"], row["queued_at"])
-                except Exception as exc:  # Storage errors, network errors: retried later
-                    error = _first_line(exc) or type(exc).__name__
-                    failed += 1
-                    SCREENSHOTS_DELETED.labels("error").inc()
-                    event(
-                        logging.WARNING,
-                        "screenshot_delete_failed",
-                        deletion_id=row["deletion_id"],
-                        attempt=row["attempts"],
-                        error=error,
-                    )
-                else:
-                    SCREENSHOTS_DELETED.labels("ok").inc()
-                    event(
-                        logging.INFO,
-                        "screenshots_deleted",
-                        deletion_id=row["deletion_id"],
-                        files=files,
-                    )
-                try:
-                    await self._query(Q["finish_deletion"], [row["deletion_id"], error])
-                except psycopg.Error as exc:  # unreported: claimed again after its retry time
-                    event(logging.WARNING, "screenshot_report_failed", error=_first_line(exc))
-            if failed or len(rows) < CLEANUP_BATCH:
-                await self._sleep(self.opts.cleanup_seconds)
 
     # -- database -----------------------------------------------------------------
 
@@ -686,7 +640,7 @@ class Worker:
                 if deadline is None or time.monotonic() + backoff > deadline:
                     raise
                 event(
-                    logging.WARNING, "db_retry", error=_first_line(exc), retry_in=round(backoff, 2)
+                    logging.WARNING, "db_retry", error=first_line(exc), retry_in=round(backoff, 2)
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
@@ -711,11 +665,6 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.5)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return repr(text[0][:200]) if text else type(exc).__name__
 
 
 def configure_logging(level: str = "INFO") -> None:
