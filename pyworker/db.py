@@ -70,6 +70,16 @@ class PooledConnection(psycopg.Connection[Row]):
     def act_as(self, role: str | None, settings: Mapping[str, str] | None = None) -> None:
         self._local_state = local_state(role, settings)
 
+    @contextmanager
+    def as_connected_user(self) -> Iterator[PooledConnection[Row]]:
+        """Statements sent alone, as the user that connected (no `set local` in front): what
+        a DO block that COMMITs needs, as pg_cron sends its jobs."""
+        state, self._local_state = self._local_state, ""
+        try:
+            yield self
+        finally:
+            self._local_state = state
+
     @overload
     def execute(
         self,

@@ -115,10 +115,10 @@ begin
              'object', e.payload #> '{data,object,object}'))),
          updated_at = pg_catalog.now()
    where not coalesce((e.payload ->> 'redacted')::boolean, false)
-     and (e.payload #>> '{data,object,metadata,user_id}' = old.id::text
-          or e.payload #>> '{data,object,client_reference_id}' = old.id::text
-          or e.payload #>> '{data,object,customer}' = old.stripe_customer_id
-          or e.payload #>> '{data,object,customer,id}' = old.stripe_customer_id
+     -- the objects stripe_object_user attributes to this user (by the user it names or
+     -- by its customer), compared without a lookup per event
+     and (private.stripe_object_user_ref(e.payload -> 'data' -> 'object') = old.id::text
+          or private.stripe_id(e.payload #> '{data,object,customer}') = old.stripe_customer_id
           -- refunds and disputes name only the payment (and carry billing details)
           or e.payload #>> '{data,object,payment_intent}' in (
                select p.stripe_payment_intent_id from public.payments p where p.user_id = old.id)
