@@ -18,11 +18,10 @@ import psycopg
 from prometheus_client import Counter
 
 from pyworker.logs import first_line, log_event
+from pyworker.queries import Q
 from pyworker.storage import ScreenshotStore
 
 CLEANUP_BATCH = 5  # screenshot deletions claimed at once (each may page through a folder)
-CLAIM_DELETIONS: LiteralString = "select * from private.claim_screenshot_deletions(%s)"
-FINISH_DELETION: LiteralString = "select private.finish_screenshot_deletion(%s, %s) as ok"
 
 SCREENSHOTS_DELETED = Counter(
     "flirt_worker_screenshot_deletions_total",
@@ -59,7 +58,7 @@ class ScreenshotCleanup:
     async def run_once(self) -> tuple[int, int]:
         """One batch; returns (claimed, failed)."""
         try:
-            rows = await self.query(CLAIM_DELETIONS, [CLEANUP_BATCH])
+            rows = await self.query(Q["claim_deletions"], [CLEANUP_BATCH])
         except psycopg.Error as exc:
             if not isinstance(exc, psycopg.OperationalError):  # outages: the claim loop
                 log_event(log, logging.WARNING, "screenshot_claim_failed", error=first_line(exc))
@@ -71,7 +70,7 @@ class ScreenshotCleanup:
             error = await self._delete(row)
             failed += error is not None
             try:
-                await self.query(FINISH_DELETION, [row["deletion_id"], error])
+                await self.query(Q["finish_deletion"], [row["deletion_id"], error])
             except psycopg.Error as exc:  # unreported: claimed again after its retry time
                 log_event(log, logging.WARNING, "screenshot_report_failed", error=first_line(exc))
         return len(rows), failed

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import functools
 import logging
 import os
@@ -36,6 +37,7 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from psycopg.types.json import Jsonb
 
 from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, api_error_from, async_pool
+from pyworker.group_commit import GroupCommit
 from pyworker.logs import first_line, log_event
 from pyworker.providers import (
     AnalysisRequest,
@@ -44,6 +46,7 @@ from pyworker.providers import (
     ProviderOutput,
     make_provider,
 )
+from pyworker.queries import Q
 from pyworker.screenshot_cleanup import ScreenshotCleanup
 from pyworker.settings import Config, SettingsError, load_config, load_secrets
 from pyworker.storage import ScreenshotStore
@@ -60,17 +63,6 @@ COMPLETE_WRITERS = 2  # batched result writes in flight at once
 # the ledger stays consistent.
 WORKER_SETTINGS = {"synchronous_commit": "off"}
 log = logging.getLogger("pyworker.worker")
-
-# -- queries (named, procrastinate-style) -------------------------------------
-Q: dict[str, LiteralString] = {
-    "claim": "select * from private.claim_analyses(%s, %s, %s)",
-    "heartbeat": "select private.heartbeat_analysis(%s, %s, %s) as ok",
-    "complete_many": "select private.complete_analyses(%s, %s) as out",
-    "fail": "select private.fail_analysis(%s, %s, %s, %s, %s) as status",
-    "release": "select private.release_analysis(%s, %s) as ok",
-    "stats": "select private.analysis_queue_stats() as stats",
-    "next_due": "select private.analysis_next_due_seconds() as seconds",
-}
 
 # -- metrics --------------------------------------------------------------------
 CLAIMED = Counter("flirt_worker_claimed_total", "Analyses claimed")
@@ -90,6 +82,23 @@ QUEUE = Gauge(
     "flirt_worker_queue_depth", "Analyses (and screenshot deletions) waiting, by state", ["state"]
 )
 IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing")
+
+
+class Completion(enum.Enum):
+    """What became of a result sent to complete_analyses."""
+
+    APPLIED = "applied"  # stored; the analysis is done
+    LEASE_LOST = "lease_lost"  # another worker (or the reaper) had it by then: dropped
+
+
+@dataclass(frozen=True)
+class ResultRefused:
+    """complete_analyses refused the result: `field` is the first one out of shape."""
+
+    field: str
+
+
+CompletionOutcome = Completion | ResultRefused
 
 
 def event(level: int, name: str, **fields: Any) -> None:
@@ -165,8 +174,9 @@ class Worker:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._backlog = False
-        self._completions: list[tuple[dict[str, Any], asyncio.Future[str]]] = []
-        self._completion_ready = asyncio.Event()
+        self._completions = GroupCommit[dict[str, Any], CompletionOutcome](
+            self._write_completions, max_batch=COMPLETE_BATCH, writers=COMPLETE_WRITERS
+        )
         self._latency_ok = LATENCY.labels(provider.name, "ok")
         self._latency_error = LATENCY.labels(provider.name, "error")
 
@@ -201,10 +211,6 @@ class Worker:
                     self._query, self.store, self._stop, self.opts.cleanup_seconds
                 ).run(),
                 name="screenshot-cleanup",
-            ),
-            *(
-                asyncio.create_task(self._flush_completions(), name=f"complete-{i}")
-                for i in range(COMPLETE_WRITERS)
             ),
         ]
         event(
@@ -247,7 +253,7 @@ class Worker:
             async with conn:
                 conn.act_as(WORKER_ROLE)
                 try:
-                    await conn.execute("select private.analysis_queue_stats()")
+                    await conn.execute(Q["queue_stats"])
                 except psycopg.Error as exc:
                     raise WorkerSetupError(
                         f"the database is not ready for the worker ({first_line(exc)}): "
@@ -406,14 +412,14 @@ class Worker:
             # the lease expires and the analysis is retried (or failed and refunded by the reaper)
             event(logging.ERROR, "result_not_saved", analysis_id=aid, error=first_line(exc))
             return
-        if outcome.startswith("invalid:"):
-            event(logging.ERROR, "result_rejected", analysis_id=aid, field=outcome[8:])
+        if isinstance(outcome, ResultRefused):
+            event(logging.ERROR, "result_rejected", analysis_id=aid, field=outcome.field)
             self._saving.discard(aid)
             await self._fail(
                 aid, attempt, "invalid_output", "invalid_output: result refused", True, None
             )
             return
-        if outcome == "applied":
+        if outcome is Completion.APPLIED:
             DONE.inc()
             event(
                 logging.INFO,
@@ -429,68 +435,44 @@ class Worker:
             LEASE_LOST.inc()
             event(logging.WARNING, "lease_lost", analysis_id=aid, attempt=attempt, phase="complete")
 
-    async def _save_result(self, aid: str, output: ProviderOutput) -> str:
-        """Queue the result for the next batched write; 'applied', 'lost' or 'invalid:<field>'."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        payload = {
-            "analysis_id": aid,
-            "result": output.result.model_dump(),
-            "model": output.model,
-            "usage": output.usage.model_dump(),
-            "prompt_version": output.prompt_version,
-        }
-        self._completions.append((payload, future))
-        self._completion_ready.set()
-        return await future
-
-    async def _flush_completions(self) -> None:
-        """Write finished results in batches: whatever finished while the previous write ran
-        goes in the next one, so a busy worker needs one round trip and one commit per batch."""
-        while True:
-            await self._completion_ready.wait()
-            batch = self._completions[:COMPLETE_BATCH]
-            del self._completions[:COMPLETE_BATCH]
-            if not self._completions:
-                self._completion_ready.clear()
-            if batch:
-                await self._write_completions(batch)
+    async def _save_result(self, aid: str, output: ProviderOutput) -> CompletionOutcome:
+        """Queue the result for the next batched write (group commit) and wait for it."""
+        return await self._completions.submit(
+            {
+                "analysis_id": aid,
+                "result": output.result.model_dump(),
+                "model": output.model,
+                "usage": output.usage.model_dump(),
+                "prompt_version": output.prompt_version,
+            }
+        )
 
     async def _write_completions(
-        self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]]
-    ) -> None:
+        self, batch: list[dict[str, Any]]
+    ) -> list[CompletionOutcome | BaseException]:
         """One statement for the batch; if Postgres refuses it (say a NUL character in one
         result), each result is written alone so one bad result cannot sink the others."""
         try:
             rows = await self._query(
-                Q["complete_many"],
-                [self.worker_id, Jsonb([payload for payload, _ in batch])],
-                deadline=self._save_deadline(),
+                Q["complete_many"], [self.worker_id, Jsonb(batch)], deadline=self._save_deadline()
             )
         except psycopg.OperationalError as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            return [exc] * len(batch)
         except psycopg.Error:
-            if len(batch) > 1:
-                for item in batch:
-                    await self._write_completions([item])
-            elif not batch[0][1].done():
-                batch[0][1].set_result("invalid:result")
-            return
+            if len(batch) == 1:
+                return [ResultRefused("result")]
+            return [outcome for item in batch for outcome in await self._write_completions([item])]
         out = rows[0]["out"]
         applied = set(out["applied"])
         invalid = {item["analysis_id"]: item["field"] for item in out["invalid"]}
-        for payload, future in batch:
-            aid = payload["analysis_id"]
-            if future.done():
-                continue
-            if aid in applied:
-                future.set_result("applied")
-            elif aid in invalid:
-                future.set_result(f"invalid:{invalid[aid]}")
-            else:
-                future.set_result("lost")
+        return [
+            Completion.APPLIED
+            if payload["analysis_id"] in applied
+            else ResultRefused(invalid[payload["analysis_id"]])
+            if payload["analysis_id"] in invalid
+            else Completion.LEASE_LOST
+            for payload in batch
+        ]
 
     async def _request(self, aid: str, row: dict[str, Any]) -> AnalysisRequest:
         data = row["input"]
@@ -616,7 +598,7 @@ class Worker:
     async def _queue_stats(self) -> None:
         while True:
             try:
-                rows = await self._query(Q["stats"], [], deadline=time.monotonic())
+                rows = await self._query(Q["queue_stats"], [], deadline=time.monotonic())
                 for state, value in (rows[0]["stats"] or {}).items():
                     if state != "oldest_ready_seconds":
                         QUEUE.labels(state).set(value)
