@@ -16,9 +16,8 @@ from psycopg.rows import dict_row
 
 from cli.common import DbUrl, config, console, errors_as_lines, fail, secrets
 from pyworker import worker as analysis_worker
-from pyworker.db import TRANSACTION_MODE, ApiError
+from pyworker.db import TRANSACTION_MODE, ApiError, api_connect, user_rpc
 from pyworker.queries import Q
-from pyworker.rpc import api_connect, user_rpc
 
 DEMO_CHAT = (
     "them: haha you really climbed that in the rain?\n"

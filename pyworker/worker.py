@@ -36,7 +36,7 @@ import psycopg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from psycopg.types.json import Jsonb
 
-from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, api_error_from, async_pool
+from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, async_fetch, async_pool
 from pyworker.group_commit import GroupCommit
 from pyworker.logs import first_line, log_event
 from pyworker.providers import (
@@ -612,25 +612,13 @@ class Worker:
         self, query: LiteralString, params: list[Any], *, deadline: float | None = None
     ) -> list[dict[str, Any]]:
         """Run one statement (its own transaction); retry connection errors until `deadline`."""
-        backoff = 0.05
-        while True:
-            try:
-                async with self.pool.connection(timeout=10) as conn:
-                    cur = await conn.execute(query, params)
-                    return await cur.fetchall()
-            except psycopg.OperationalError as exc:
-                if deadline is None or time.monotonic() + backoff > deadline:
-                    raise
-                event(
-                    logging.WARNING, "db_retry", error=first_line(exc), retry_in=round(backoff, 2)
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except psycopg.Error as exc:
-                mapped = api_error_from(exc)
-                if mapped:
-                    raise mapped from exc
-                raise
+        return await async_fetch(
+            self.pool, query, params, deadline=deadline, on_retry=_log_retry, timeout=10
+        )
+
+
+def _log_retry(exc: psycopg.OperationalError, delay: float) -> None:
+    event(logging.WARNING, "db_retry", error=first_line(exc), retry_in=round(delay, 2))
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

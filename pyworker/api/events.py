@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from pyworker.db import ApiError, api_error_from
+from pyworker.db import ApiError, async_fetch
 from pyworker.group_commit import GroupCommit
 from pyworker.queries import Q
 
@@ -81,19 +81,10 @@ class EventApplier:
             await self.pool.putconn(conn)
 
     async def _run(self, bodies: list[str]) -> list[dict[str, Any]]:
-        conn = await self.pool.getconn()
-        try:
-            # autocommit: the statement is the transaction of these events and their effects
-            if len(bodies) == 1:
-                cur = await conn.execute(Q["apply_event"], bodies)
-                row = await cur.fetchone()
-                return [row["value"] if row else {}]
-            cur = await conn.execute(Q["apply_events"], ["[" + ",".join(bodies) + "]"])
-            rows = await cur.fetchall()
-            by_position = {row["n"]: row["value"] for row in rows}
-            return [by_position[i + 1] for i in range(len(bodies))]
-        except psycopg.Error as exc:
-            mapped = api_error_from(exc)
-            raise (mapped or exc) from exc
-        finally:
-            await self.pool.putconn(conn)
+        # autocommit: the statement is the transaction of these events and their effects
+        if len(bodies) == 1:
+            rows = await async_fetch(self.pool, Q["apply_event"], bodies)
+            return [rows[0]["value"] if rows else {}]
+        rows = await async_fetch(self.pool, Q["apply_events"], ["[" + ",".join(bodies) + "]"])
+        by_position = {row["n"]: row["value"] for row in rows}
+        return [by_position[i + 1] for i in range(len(bodies))]
