@@ -55,10 +55,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pyworker import devstack  # noqa: E402
-from pyworker.db import SERVICE_ROLE, ApiError, call_json, connect  # noqa: E402
+from pyworker.db import SERVICE_ROLE, ApiError, api_connect, call_json, connect, user_rpc  # noqa: E402
 from pyworker.migrate import migrate  # noqa: E402
 from pyworker.pgbouncer import PgBouncer  # noqa: E402
-from pyworker.rpc import api_connect, user_rpc  # noqa: E402
 from pyworker.settings import load_config  # noqa: E402
 from tests.py.fakes.worker_process import write_config  # noqa: E402
 

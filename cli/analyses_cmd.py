@@ -12,6 +12,7 @@ from cli.common import DbUrl, JsonOut, emit, fail
 from cli.service import service_db, show_table
 from cli.users_cmd import parse_user_id
 from pyworker.db import call_json
+from pyworker.queries import Q
 
 analyses_app = typer.Typer(help="Analyses: the queue and its history.", no_args_is_help=True)
 
@@ -46,13 +47,7 @@ def list_analyses(
     user_id = parse_user_id(user) if user else None
     with service_db(db) as conn:
         rows = conn.execute(
-            "select a.id, a.user_id, a.action_type, a.status, a.cost, a.daily_cost,"
-            " a.purchased_cost, a.attempts, a.max_attempts, a.error, a.model, a.locked_by,"
-            " a.input_purged_at, a.created_at, a.finished_at"
-            " from public.analyses a"
-            " where (%(status)s::text is null or a.status = %(status)s)"
-            " and (%(user_id)s::uuid is null or a.user_id = %(user_id)s)"
-            " order by a.created_at desc, a.id desc limit %(limit)s",
+            Q["list_analyses"],
             {"status": status.value if status else None, "user_id": user_id, "limit": limit},
         ).fetchall()
     if as_json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
+import psycopg
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -12,6 +13,7 @@ from cli.common import DbUrl, JsonOut, console, emit, err_console, fail
 from cli.service import service_db, show_table
 from cli.users_cmd import UserId, parse_user_id
 from pyworker.db import call_json, call_rpc
+from pyworker.queries import Q
 
 credits_app = typer.Typer(help="Credit balances and the ledger.", no_args_is_help=True)
 
@@ -82,9 +84,7 @@ def history(
     """A user's ledger rows, newest first."""
     user_id = parse_user_id(user)
     with service_db(db) as conn:
-        rows = conn.execute(
-            "select * from private.admin_credit_history(%s, %s)", [user_id, limit]
-        ).fetchall()
+        rows = conn.execute(Q["credit_history"], [user_id, limit]).fetchall()
     if as_json:
         emit(rows, True)
         return
@@ -100,30 +100,33 @@ def reset_daily(
     as_json: JsonOut = False,
 ) -> None:
     """Give every due user today's allowance now, in committed batches (as the cron job does)."""
-    with service_db(db) as conn:
-        plan = conn.execute(
-            "select d.day, (select count(*) from public.users u where u.daily_reset_on < d.day)"
-            " as due, coalesce(%s, (private.setting('reset_batch_size') #>> '{}')::integer, 5000)"
-            " as batch from (select private.credit_day(now()) as day) d",
-            [batch_size],
-        ).fetchone()
-        assert plan is not None
-        total = batches = 0
-        with _progress(as_json) as bar:
-            task = bar.add_task(f"reset for credit day {plan['day']}", total=plan["due"])
-            while True:
-                # each call is one committed batch (autocommit), like the cron job; a short
-                # batch may only mean rows changed meanwhile, so go on until one is empty
-                n = call_json(
-                    conn, "private.reset_due_users", day=plan["day"], batch_size=plan["batch"]
-                )
-                if not n:
-                    break
-                total += n
-                batches += 1
-                bar.advance(task, n)
+    summary: dict[str, str] = {}
+    with service_db(db) as conn, _progress(as_json) as bar:
+        task = bar.add_task("daily reset", total=None)
+
+        def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+            # `daily_reset_batch day=… rows=… ms=…` per batch, then `daily_reset day=… users=…`
+            name, *fields = (diag.message_primary or "").split()
+            values = dict(field.split("=", 1) for field in fields)
+            if name == "daily_reset_batch":
+                bar.update(task, description=f"reset for credit day {values['day']}")
+                bar.advance(task, int(values["rows"]))
+            elif name == "daily_reset":
+                summary.update(values)
+
+        # the cron job's own command, so both run the same loop over reset_due_users
+        command = call_json(
+            conn, "private.daily_reset_command", batch_size=batch_size, progress=True
+        )
+        conn.add_notice_handler(on_notice)
+        with conn.as_connected_user():  # the block COMMITs: it must be sent alone
+            conn.execute(command)
     emit(
-        {"credit_day": str(plan["day"]), "users_reset": total, "batches": batches},
+        {
+            "credit_day": summary["day"],
+            "users_reset": int(summary["users"]),
+            "batches": int(summary["batches"]),
+        },
         as_json,
         title="daily reset",
     )
@@ -138,14 +141,12 @@ def reconcile(
     mismatches: list[dict[str, Any]] = []
     checked = 0
     with service_db(db) as conn:
-        row = conn.execute("select count(*) as n from public.users").fetchone()
+        row = conn.execute(Q["count_users"]).fetchone()
         after: uuid.UUID | None = None
         with _progress(as_json) as bar:
             task = bar.add_task("reconcile ledger", total=row["n"] if row else None)
             while True:
-                page = conn.execute(
-                    "select * from private.ledger_mismatches_page(%s, %s)", [after, batch_size]
-                ).fetchall()
+                page = conn.execute(Q["ledger_mismatches_page"], [after, batch_size]).fetchall()
                 summary = next(r for r in page if not r["mismatch"])
                 mismatches += [{c: r[c] for c in MISMATCH_COLUMNS} for r in page if r["mismatch"]]
                 checked += summary["users_checked"]

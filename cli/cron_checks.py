@@ -10,6 +10,8 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from pyworker.queries import Q
+
 Check = tuple[str, str, str]  # name, ok|warn|fail, detail
 
 _EVERY_N_MINUTES = re.compile(r"^\*/(\d+) \* \* \* \*$")
@@ -71,13 +73,7 @@ def cron_job_checks(conn: psycopg.Connection[Any], jobs: Sequence[str]) -> list[
         found = {
             row["jobname"]: row
             for row in cur.execute(
-                "select j.jobname, j.schedule, j.active, d.status, d.start_time, d.end_time,"
-                " d.return_message, now() as now, pg_postmaster_start_time() as started"
-                " from cron.job j"
-                " left join lateral (select r.status, r.start_time, r.end_time, r.return_message"
-                "   from cron.job_run_details r where r.jobid = j.jobid"
-                "   order by r.runid desc limit 1) d on true"
-                " where j.jobname = any(%s)",
+                Q["cron_job_runs"],
                 [list(jobs)],
             ).fetchall()
         }

@@ -16,8 +16,8 @@ from psycopg.rows import dict_row
 
 from cli.common import DbUrl, config, console, errors_as_lines, fail, secrets
 from pyworker import worker as analysis_worker
-from pyworker.db import TRANSACTION_MODE, ApiError
-from pyworker.rpc import api_connect, user_rpc
+from pyworker.db import TRANSACTION_MODE, ApiError, api_connect, user_rpc
+from pyworker.queries import Q
 
 DEMO_CHAT = (
     "them: haha you really climbed that in the rain?\n"
@@ -32,8 +32,7 @@ def _step(n: int, text: str) -> None:
 
 def _worker_running(conn: psycopg.Connection[Any]) -> bool:
     row = conn.execute(
-        "select count(*) as n from pg_stat_activity"
-        " where application_name = %s and datname = current_database()",
+        Q["sessions_named"],
         [analysis_worker.APPLICATION_NAME],
     ).fetchone()
     return bool(row and row["n"])
@@ -66,7 +65,7 @@ def demo(
         _step(1, "Sign up (insert into auth.users, as Supabase Auth does)")
         user_id = str(uuid.uuid4())
         email = f"demo+{user_id[:8]}@example.test"
-        owner.execute("insert into auth.users (id, email) values (%s, %s)", [user_id, email])
+        owner.execute(Q["demo_sign_up"], [user_id, email])
         console.print(f"user {user_id} <{email}>")
 
         _step(2, "get_credits() as that user (role authenticated, JWT claims)")

@@ -12,6 +12,7 @@ from cli.common import DbUrl, JsonOut, emit
 from cli.cron_checks import cron_job_checks
 from pyworker import migrate as migrations
 from pyworker.db import TRANSACTION_MODE
+from pyworker.queries import Q
 from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
 
 CRON_JOBS = [
@@ -25,7 +26,7 @@ Check = tuple[str, str, str]  # name, ok|warn|fail, detail
 
 def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
     checks: list[Check] = []
-    exts = {r[0] for r in conn.execute("select extname from pg_extension").fetchall()}
+    exts = {r[0] for r in conn.execute(Q["extensions"]).fetchall()}
     checks.append(
         (
             "extension pg_cron",
@@ -48,7 +49,7 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
         checks.append(_screenshot_check(conn))
         checks.append(_storage_policy_check(conn))
         checks.append(_rejected_payments_check(conn))
-    tiers = conn.execute("select count(*) from public.tiers").fetchone()
+    tiers = conn.execute(Q["count_tiers"]).fetchone()
     checks.append(
         (
             "config synced",
@@ -62,10 +63,7 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
 def _rejected_payments_check(conn: psycopg.Connection[Any], days: int = 30) -> Check:
     """Payments that did not pay their pack's price: acknowledged to Stripe, nothing granted."""
     row = conn.execute(
-        "select count(*),"
-        " (array_agg(id || ': ' || coalesce(outcome, '') order by received_at desc))[1]"
-        " from public.stripe_webhook_events"
-        " where status = 'rejected' and received_at > now() - make_interval(days => %s)",
+        Q["rejected_payments"],
         [days],
     ).fetchone()
     count, latest = row if row else (0, None)
@@ -80,11 +78,7 @@ def _rejected_payments_check(conn: psycopg.Connection[Any], days: int = 30) -> C
 
 
 def _screenshot_check(conn: psycopg.Connection[Any]) -> Check:
-    row = conn.execute(
-        "select count(*), count(*) filter (where last_error is not null),"
-        " (array_agg(last_error order by attempts desc) filter (where last_error is not null))[1]"
-        " from private.screenshot_deletions"
-    ).fetchone()
+    row = conn.execute(Q["screenshot_deletions"]).fetchone()
     pending, failing, error = row if row else (0, 0, None)
     if failing:
         return ("screenshot deletions", "warn", f"{failing} of {pending} failing: {error}")
@@ -101,8 +95,7 @@ STORAGE_POLICIES = {
 def _storage_policy_check(conn: psycopg.Connection[Any]) -> Check:
     # created by a migration; a policy dropped later (e.g. in the Dashboard) breaks uploads
     rows = conn.execute(
-        "select policyname from pg_policies where schemaname = 'storage'"
-        " and tablename = 'objects' and policyname = any(%s)",
+        Q["storage_policies"],
         [list(STORAGE_POLICIES.values())],
     ).fetchall()
     missing = set(STORAGE_POLICIES.values()) - {r[0] for r in rows}

@@ -9,10 +9,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import psycopg
-
 from cli.common import db_url, emit, errors_as_lines
-from pyworker.db import SERVICE_ROLE, connect
+from pyworker.db import SERVICE_ROLE, PooledConnection, connect
 
 
 def _operator() -> str:
@@ -23,7 +21,7 @@ def _operator() -> str:
 
 
 @contextmanager
-def service_db(option: str | None) -> Iterator[psycopg.Connection[Any]]:
+def service_db(option: str | None) -> Iterator[PooledConnection[Any]]:
     """An autocommit service_role connection; errors inside become one line and exit 1.
 
     application_name names the operator, so audit metadata (`by`) says who acted.

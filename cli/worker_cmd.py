@@ -9,6 +9,7 @@ import typer
 from cli.common import DbUrl, JsonOut, config, db_url, emit, fail
 from cli.service import service_db
 from pyworker import worker as analysis_worker
+from pyworker.queries import Q
 
 worker_app = typer.Typer(help="Analysis worker.", no_args_is_help=True)
 
@@ -48,5 +49,5 @@ def run(
 def queue(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """Queue depth: queued, ready, processing, expired leases, oldest ready age."""
     with service_db(db) as conn:
-        row = conn.execute("select private.analysis_queue_stats() as stats").fetchone()
+        row = conn.execute(Q["queue_stats"]).fetchone()
     emit(row["stats"] if row else {}, as_json, title="analysis queue")

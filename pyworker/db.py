@@ -1,4 +1,6 @@
-"""The one module that owns psycopg: connections, roles and error mapping.
+"""The one module that owns psycopg: connections (sync, async pools), roles, requests
+made the PostgREST way, SQL function calls, retries and error mapping. The statements
+themselves are named in pyworker/queries.sql.
 
 Two database URLs (see README "Settings"):
 
@@ -17,14 +19,17 @@ Two database URLs (see README "Settings"):
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, overload
 
 import psycopg
 from psycopg import AsyncClientCursor, AsyncCursor, ClientCursor, Cursor, sql
 from psycopg.abc import Params, Query, QueryNoTemplate
+from psycopg.conninfo import make_conninfo
 from psycopg.rows import Row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
@@ -69,6 +74,16 @@ class PooledConnection(psycopg.Connection[Row]):
 
     def act_as(self, role: str | None, settings: Mapping[str, str] | None = None) -> None:
         self._local_state = local_state(role, settings)
+
+    @contextmanager
+    def as_connected_user(self) -> Iterator[PooledConnection[Row]]:
+        """Statements sent alone, as the user that connected (no `set local` in front): what
+        a DO block that COMMITs needs, as pg_cron sends its jobs."""
+        state, self._local_state = self._local_state, ""
+        try:
+            yield self
+        finally:
+            self._local_state = state
 
     @overload
     def execute(
@@ -175,6 +190,38 @@ def async_pool(
     )
 
 
+async def async_fetch(
+    pool: AsyncConnectionPool[Any],
+    query: Query,
+    params: Params | None = None,
+    *,
+    deadline: float | None = None,
+    on_retry: Callable[[psycopg.OperationalError, float], None] | None = None,
+    timeout: float | None = None,
+) -> list[Any]:
+    """Run one statement on a pooled connection and fetch its rows. Connection errors are
+    retried with backoff until `deadline` (time.monotonic(); None: not retried), each
+    retry reported to `on_retry(error, delay)`; a PTxxx error becomes ApiError."""
+    backoff = 0.05
+    while True:
+        try:
+            async with pool.connection(timeout=timeout) as conn:
+                cur = await conn.execute(query, params)
+                return await cur.fetchall()
+        except psycopg.OperationalError as exc:
+            if deadline is None or time.monotonic() + backoff > deadline:
+                raise
+            if on_retry:
+                on_retry(exc, backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 5.0)
+        except psycopg.Error as exc:
+            mapped = api_error_from(exc)
+            if mapped:
+                raise mapped from exc
+            raise
+
+
 class ApiError(Exception):
     """An error raised by a SQL function with a PTxxx SQLSTATE."""
 
@@ -242,12 +289,15 @@ def _call(function: str, params: dict[str, Any], template: str) -> psycopg.sql.C
     return psycopg.sql.SQL(template).format(ident, args)
 
 
+def _values(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: (Jsonb(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
+
+
 def _execute(
     conn: psycopg.Connection[Any], query: psycopg.sql.Composed, params: dict[str, Any]
 ) -> list[Any]:
-    values = {k: (Jsonb(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
     try:
-        return conn.execute(query, values).fetchall()
+        return conn.execute(query, _values(params)).fetchall()
     except psycopg.Error as exc:
         mapped = api_error_from(exc)
         if mapped:
@@ -271,3 +321,41 @@ def call_rpc(conn: psycopg.Connection[Any], function: str, **params: Any) -> Any
     if len(rows) != 1:
         raise ValueError(f"{function} answered {len(rows)} rows, not one")
     return rows[0]["value"]
+
+
+async def async_call_json(conn: psycopg.AsyncConnection[Any], function: str, **params: Any) -> Any:
+    """call_json on an async connection (the API's pool)."""
+    try:
+        cur = await conn.execute(_call(function, params, "select {}({}) as value"), _values(params))
+        row = await cur.fetchone()
+    except psycopg.Error as exc:
+        mapped = api_error_from(exc)
+        if mapped:
+            raise mapped from exc
+        raise
+    return None if row is None else row["value"]
+
+
+# -- requests as PostgREST makes them (the demo, smoke checks, the soak) --------------
+#
+# PostgREST connects as `authenticator`, then per request runs one transaction:
+# `set local role authenticated`, `request.jwt.claims` = the token's claims, then the
+# function. Grants and RLS are therefore what a real user gets.
+
+AUTHENTICATOR = "authenticator"
+
+
+def api_connect(dsn: str) -> psycopg.Connection[Any]:
+    """A connection as PostgREST makes it: same server and database, role `authenticator`."""
+    return psycopg.connect(
+        make_conninfo(dsn, user=AUTHENTICATOR), row_factory=dict_row, **TRANSACTION_MODE
+    )
+
+
+def user_rpc(conn: psycopg.Connection[Any], user_id: str, function: str, **params: Any) -> Any:
+    """Call public.<function> as the signed-in user `user_id` (one transaction)."""
+    claims = {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
+    with conn.transaction():
+        conn.execute("set local role authenticated")
+        conn.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
+        return call_rpc(conn, f"public.{function}", **params)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import enum
 import functools
 import logging
 import os
@@ -35,7 +36,9 @@ import psycopg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from psycopg.types.json import Jsonb
 
-from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, api_error_from, async_pool
+from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, async_fetch, async_pool
+from pyworker.group_commit import GroupCommit
+from pyworker.logs import first_line, log_event
 from pyworker.providers import (
     AnalysisRequest,
     Provider,
@@ -43,6 +46,8 @@ from pyworker.providers import (
     ProviderOutput,
     make_provider,
 )
+from pyworker.queries import Q
+from pyworker.screenshot_cleanup import ScreenshotCleanup
 from pyworker.settings import Config, SettingsError, load_config, load_secrets
 from pyworker.storage import ScreenshotStore
 
@@ -51,7 +56,6 @@ APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
 CHANNEL = "analysis_queued"
 COMPLETE_BATCH = 100  # results written per statement at most
 COMPLETE_WRITERS = 2  # batched result writes in flight at once
-CLEANUP_BATCH = 5  # screenshot deletions claimed at once (each may page through a folder)
 # Set in every transaction of the worker (DATABASE_URL may be a transaction pooler).
 # Safe without a flush per commit: if a crash loses the last few commits, whole
 # transactions are lost (a result, or a requeue with its refund), the lease expires
@@ -59,19 +63,6 @@ CLEANUP_BATCH = 5  # screenshot deletions claimed at once (each may page through
 # the ledger stays consistent.
 WORKER_SETTINGS = {"synchronous_commit": "off"}
 log = logging.getLogger("pyworker.worker")
-
-# -- queries (named, procrastinate-style) -------------------------------------
-Q: dict[str, LiteralString] = {
-    "claim": "select * from private.claim_analyses(%s, %s, %s)",
-    "heartbeat": "select private.heartbeat_analysis(%s, %s, %s) as ok",
-    "complete_many": "select private.complete_analyses(%s, %s) as out",
-    "fail": "select private.fail_analysis(%s, %s, %s, %s, %s) as status",
-    "release": "select private.release_analysis(%s, %s) as ok",
-    "stats": "select private.analysis_queue_stats() as stats",
-    "next_due": "select private.analysis_next_due_seconds() as seconds",
-    "claim_deletions": "select * from private.claim_screenshot_deletions(%s)",
-    "finish_deletion": "select private.finish_screenshot_deletion(%s, %s) as ok",
-}
 
 # -- metrics --------------------------------------------------------------------
 CLAIMED = Counter("flirt_worker_claimed_total", "Analyses claimed")
@@ -91,18 +82,28 @@ QUEUE = Gauge(
     "flirt_worker_queue_depth", "Analyses (and screenshot deletions) waiting, by state", ["state"]
 )
 IN_FLIGHT = Gauge("flirt_worker_in_flight", "Analyses this worker is processing")
-SCREENSHOTS_DELETED = Counter(
-    "flirt_worker_screenshot_deletions_total",
-    "Screenshot deletions from Storage (deleted accounts, purged inputs)",
-    ["outcome"],
-)
+
+
+class Completion(enum.Enum):
+    """What became of a result sent to complete_analyses."""
+
+    APPLIED = "applied"  # stored; the analysis is done
+    LEASE_LOST = "lease_lost"  # another worker (or the reaper) had it by then: dropped
+
+
+@dataclass(frozen=True)
+class ResultRefused:
+    """complete_analyses refused the result: `field` is the first one out of shape."""
+
+    field: str
+
+
+CompletionOutcome = Completion | ResultRefused
 
 
 def event(level: int, name: str, **fields: Any) -> None:
     """One structured log line: the event name, then key=value fields."""
-    if not log.isEnabledFor(level):
-        return
-    log.log(level, "%s %s", name, " ".join(f"{k}={v}" for k, v in fields.items()))
+    log_event(log, level, name, **fields)
 
 
 @dataclass(frozen=True)
@@ -173,8 +174,9 @@ class Worker:
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
         self._backlog = False
-        self._completions: list[tuple[dict[str, Any], asyncio.Future[str]]] = []
-        self._completion_ready = asyncio.Event()
+        self._completions = GroupCommit[dict[str, Any], CompletionOutcome](
+            self._write_completions, max_batch=COMPLETE_BATCH, writers=COMPLETE_WRITERS
+        )
         self._latency_ok = LATENCY.labels(provider.name, "ok")
         self._latency_error = LATENCY.labels(provider.name, "error")
 
@@ -204,10 +206,11 @@ class Worker:
             asyncio.create_task(self._listen(), name="listen"),
             asyncio.create_task(self._heartbeats(), name="heartbeat"),
             asyncio.create_task(self._queue_stats(), name="stats"),
-            asyncio.create_task(self._screenshot_cleanup(), name="screenshot-cleanup"),
-            *(
-                asyncio.create_task(self._flush_completions(), name=f"complete-{i}")
-                for i in range(COMPLETE_WRITERS)
+            asyncio.create_task(
+                ScreenshotCleanup(
+                    self._query, self.store, self._stop, self.opts.cleanup_seconds
+                ).run(),
+                name="screenshot-cleanup",
             ),
         ]
         event(
@@ -241,7 +244,7 @@ class Worker:
                     logging.WARNING,
                     "db_unavailable",
                     during="startup",
-                    error=_first_line(exc),
+                    error=first_line(exc),
                     retry_in=round(backoff, 2),
                 )
                 await self._sleep(backoff)
@@ -250,10 +253,10 @@ class Worker:
             async with conn:
                 conn.act_as(WORKER_ROLE)
                 try:
-                    await conn.execute("select private.analysis_queue_stats()")
+                    await conn.execute(Q["queue_stats"])
                 except psycopg.Error as exc:
                     raise WorkerSetupError(
-                        f"the database is not ready for the worker ({_first_line(exc)}): "
+                        f"the database is not ready for the worker ({first_line(exc)}): "
                         "run `flirt-admin db migrate`"
                     ) from exc
             return True
@@ -280,7 +283,7 @@ class Worker:
                         logging.WARNING,
                         "db_unavailable",
                         during="claim",
-                        error=_first_line(exc),
+                        error=first_line(exc),
                         retry_in=round(backoff, 2),
                     )
                     await self._sleep(backoff)
@@ -336,7 +339,7 @@ class Worker:
                 rows = await self._query(Q["release"], [aid, self.worker_id], deadline=deadline)
             except psycopg.OperationalError as exc:
                 # the lease simply expires and another worker (or the reaper) takes over
-                event(logging.WARNING, "release_failed", analysis_id=aid, error=_first_line(exc))
+                event(logging.WARNING, "release_failed", analysis_id=aid, error=first_line(exc))
                 continue
             if rows and rows[0]["ok"]:
                 RELEASED.inc()
@@ -407,16 +410,16 @@ class Worker:
             outcome = await self._save_result(aid, output)
         except psycopg.Error as exc:
             # the lease expires and the analysis is retried (or failed and refunded by the reaper)
-            event(logging.ERROR, "result_not_saved", analysis_id=aid, error=_first_line(exc))
+            event(logging.ERROR, "result_not_saved", analysis_id=aid, error=first_line(exc))
             return
-        if outcome.startswith("invalid:"):
-            event(logging.ERROR, "result_rejected", analysis_id=aid, field=outcome[8:])
+        if isinstance(outcome, ResultRefused):
+            event(logging.ERROR, "result_rejected", analysis_id=aid, field=outcome.field)
             self._saving.discard(aid)
             await self._fail(
                 aid, attempt, "invalid_output", "invalid_output: result refused", True, None
             )
             return
-        if outcome == "applied":
+        if outcome is Completion.APPLIED:
             DONE.inc()
             event(
                 logging.INFO,
@@ -432,68 +435,44 @@ class Worker:
             LEASE_LOST.inc()
             event(logging.WARNING, "lease_lost", analysis_id=aid, attempt=attempt, phase="complete")
 
-    async def _save_result(self, aid: str, output: ProviderOutput) -> str:
-        """Queue the result for the next batched write; 'applied', 'lost' or 'invalid:<field>'."""
-        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        payload = {
-            "analysis_id": aid,
-            "result": output.result.model_dump(),
-            "model": output.model,
-            "usage": output.usage.model_dump(),
-            "prompt_version": output.prompt_version,
-        }
-        self._completions.append((payload, future))
-        self._completion_ready.set()
-        return await future
-
-    async def _flush_completions(self) -> None:
-        """Write finished results in batches: whatever finished while the previous write ran
-        goes in the next one, so a busy worker needs one round trip and one commit per batch."""
-        while True:
-            await self._completion_ready.wait()
-            batch = self._completions[:COMPLETE_BATCH]
-            del self._completions[:COMPLETE_BATCH]
-            if not self._completions:
-                self._completion_ready.clear()
-            if batch:
-                await self._write_completions(batch)
+    async def _save_result(self, aid: str, output: ProviderOutput) -> CompletionOutcome:
+        """Queue the result for the next batched write (group commit) and wait for it."""
+        return await self._completions.submit(
+            {
+                "analysis_id": aid,
+                "result": output.result.model_dump(),
+                "model": output.model,
+                "usage": output.usage.model_dump(),
+                "prompt_version": output.prompt_version,
+            }
+        )
 
     async def _write_completions(
-        self, batch: list[tuple[dict[str, Any], asyncio.Future[str]]]
-    ) -> None:
+        self, batch: list[dict[str, Any]]
+    ) -> list[CompletionOutcome | BaseException]:
         """One statement for the batch; if Postgres refuses it (say a NUL character in one
         result), each result is written alone so one bad result cannot sink the others."""
         try:
             rows = await self._query(
-                Q["complete_many"],
-                [self.worker_id, Jsonb([payload for payload, _ in batch])],
-                deadline=self._save_deadline(),
+                Q["complete_many"], [self.worker_id, Jsonb(batch)], deadline=self._save_deadline()
             )
         except psycopg.OperationalError as exc:
-            for _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            return [exc] * len(batch)
         except psycopg.Error:
-            if len(batch) > 1:
-                for item in batch:
-                    await self._write_completions([item])
-            elif not batch[0][1].done():
-                batch[0][1].set_result("invalid:result")
-            return
+            if len(batch) == 1:
+                return [ResultRefused("result")]
+            return [outcome for item in batch for outcome in await self._write_completions([item])]
         out = rows[0]["out"]
         applied = set(out["applied"])
         invalid = {item["analysis_id"]: item["field"] for item in out["invalid"]}
-        for payload, future in batch:
-            aid = payload["analysis_id"]
-            if future.done():
-                continue
-            if aid in applied:
-                future.set_result("applied")
-            elif aid in invalid:
-                future.set_result(f"invalid:{invalid[aid]}")
-            else:
-                future.set_result("lost")
+        return [
+            Completion.APPLIED
+            if payload["analysis_id"] in applied
+            else ResultRefused(invalid[payload["analysis_id"]])
+            if payload["analysis_id"] in invalid
+            else Completion.LEASE_LOST
+            for payload in batch
+        ]
 
     async def _request(self, aid: str, row: dict[str, Any]) -> AnalysisRequest:
         data = row["input"]
@@ -527,7 +506,7 @@ class Worker:
                 deadline=self._save_deadline(),
             )
         except psycopg.Error as exc:
-            event(logging.ERROR, "failure_not_saved", analysis_id=aid, error=_first_line(exc))
+            event(logging.ERROR, "failure_not_saved", analysis_id=aid, error=first_line(exc))
             return
         status = rows[0]["status"] if rows else None
         if status == "queued":
@@ -576,7 +555,7 @@ class Worker:
                     )
                 except psycopg.Error as exc:
                     event(
-                        logging.WARNING, "heartbeat_failed", analysis_id=aid, error=_first_line(exc)
+                        logging.WARNING, "heartbeat_failed", analysis_id=aid, error=first_line(exc)
                     )
                     break
                 task = self._inflight.get(aid)
@@ -610,7 +589,7 @@ class Worker:
                 event(
                     logging.WARNING,
                     "listen_disconnected",
-                    error=_first_line(exc),
+                    error=first_line(exc),
                     retry_in=round(backoff, 2),
                 )
                 await asyncio.sleep(backoff)
@@ -619,7 +598,7 @@ class Worker:
     async def _queue_stats(self) -> None:
         while True:
             try:
-                rows = await self._query(Q["stats"], [], deadline=time.monotonic())
+                rows = await self._query(Q["queue_stats"], [], deadline=time.monotonic())
                 for state, value in (rows[0]["stats"] or {}).items():
                     if state != "oldest_ready_seconds":
                         QUEUE.labels(state).set(value)
@@ -627,74 +606,19 @@ class Worker:
                 pass  # the claim loop reports outages
             await asyncio.sleep(max(self.opts.poll_seconds, 5.0))
 
-    async def _screenshot_cleanup(self) -> None:
-        """Delete from Storage the screenshots the database queued: deleted accounts'
-        folders and screenshots whose analysis input was purged."""
-        while not self._stop.is_set():
-            try:
-                rows = await self._query(Q["claim_deletions"], [CLEANUP_BATCH])
-            except psycopg.Error as exc:
-                if not isinstance(exc, psycopg.OperationalError):  # outages: the claim loop
-                    event(logging.WARNING, "screenshot_claim_failed", error=_first_line(exc))
-                rows = []
-            failed = 0
-            for row in rows:
-                if self._stop.is_set():
-                    break  # unreported: claimed again after its retry time
-                error: str | None = None
-                try:
-                    files = await self.store.delete(row["path"], row["queued_at"])
-                except Exception as exc:  # Storage errors, network errors: retried later
-                    error = _first_line(exc) or type(exc).__name__
-                    failed += 1
-                    SCREENSHOTS_DELETED.labels("error").inc()
-                    event(
-                        logging.WARNING,
-                        "screenshot_delete_failed",
-                        deletion_id=row["deletion_id"],
-                        attempt=row["attempts"],
-                        error=error,
-                    )
-                else:
-                    SCREENSHOTS_DELETED.labels("ok").inc()
-                    event(
-                        logging.INFO,
-                        "screenshots_deleted",
-                        deletion_id=row["deletion_id"],
-                        files=files,
-                    )
-                try:
-                    await self._query(Q["finish_deletion"], [row["deletion_id"], error])
-                except psycopg.Error as exc:  # unreported: claimed again after its retry time
-                    event(logging.WARNING, "screenshot_report_failed", error=_first_line(exc))
-            if failed or len(rows) < CLEANUP_BATCH:
-                await self._sleep(self.opts.cleanup_seconds)
-
     # -- database -----------------------------------------------------------------
 
     async def _query(
         self, query: LiteralString, params: list[Any], *, deadline: float | None = None
     ) -> list[dict[str, Any]]:
         """Run one statement (its own transaction); retry connection errors until `deadline`."""
-        backoff = 0.05
-        while True:
-            try:
-                async with self.pool.connection(timeout=10) as conn:
-                    cur = await conn.execute(query, params)
-                    return await cur.fetchall()
-            except psycopg.OperationalError as exc:
-                if deadline is None or time.monotonic() + backoff > deadline:
-                    raise
-                event(
-                    logging.WARNING, "db_retry", error=_first_line(exc), retry_in=round(backoff, 2)
-                )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except psycopg.Error as exc:
-                mapped = api_error_from(exc)
-                if mapped:
-                    raise mapped from exc
-                raise
+        return await async_fetch(
+            self.pool, query, params, deadline=deadline, on_retry=_log_retry, timeout=10
+        )
+
+
+def _log_retry(exc: psycopg.OperationalError, delay: float) -> None:
+    event(logging.WARNING, "db_retry", error=first_line(exc), retry_in=round(delay, 2))
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
@@ -711,11 +635,6 @@ async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
         for task in pending:
             task.cancel()
         _, pending = await asyncio.wait(pending, timeout=0.5)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return repr(text[0][:200]) if text else type(exc).__name__
 
 
 def configure_logging(level: str = "INFO") -> None:

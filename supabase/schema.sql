@@ -1358,7 +1358,7 @@ begin
     -- the gate this batch stands, and the worker's fallback poll covers the rest.
     perform set_config('lock_timeout', '500ms', true);
     begin
-      perform pg_advisory_xact_lock(7346150001);
+      perform pg_advisory_xact_lock(private.queue_gate_lock_key());
     exception when lock_not_available then
       exit;
     end;
@@ -1493,12 +1493,26 @@ $$;
 CREATE FUNCTION private.cron_jobs(reset_every_minutes integer) RETURNS TABLE(jobname text, schedule text, command text)
     LANGUAGE sql IMMUTABLE
     SET search_path TO ''
-    AS $_$
+    AS $$
   values
-    ('flirt_daily_reset', format('*/%s * * * *', reset_every_minutes), $job$do $reset$
+    ('flirt_daily_reset', format('*/%s * * * *', reset_every_minutes),
+     private.daily_reset_command()),
+    ('flirt_reap_expired_leases', '* * * * *', 'select private.reap_expired_leases()'),
+    ('flirt_refresh_metrics', '*/10 * * * *',
+     'select private.refresh_admin_metrics(current_date - 1, current_date)'),
+    ('flirt_retention', '17 3 * * *', 'select private.purge_expired_inputs()')
+$$;
+
+-- Name: daily_reset_command(integer, boolean); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.daily_reset_command(batch_size integer DEFAULT NULL::integer, progress boolean DEFAULT false) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $_$
+  select format($job$do $reset$
 declare
   v_day date := private.credit_day(now());
-  v_batch integer := coalesce((private.setting('reset_batch_size') #>> '{}')::integer, 5000);
+  v_batch integer := coalesce(%s, private.required_setting('reset_batch_size')::integer);
   v_n integer;
   v_users bigint := 0;
   v_batches integer := 0;
@@ -1511,16 +1525,14 @@ begin
     exit when v_n = 0;
     v_users := v_users + v_n;
     v_batches := v_batches + 1;
-    raise log 'daily_reset_batch day=% rows=% ms=%', v_day, v_n,
+    raise %s 'daily_reset_batch day=%% rows=%% ms=%%', v_day, v_n,
       round(extract(epoch from clock_timestamp() - v_started) * 1000, 1);
   end loop;
-  raise notice 'daily_reset day=% users=% batches=%', v_day, v_users, v_batches;
+  raise notice 'daily_reset day=%% users=%% batches=%%', v_day, v_users, v_batches;
 end
-$reset$$job$),
-    ('flirt_reap_expired_leases', '* * * * *', 'select private.reap_expired_leases()'),
-    ('flirt_refresh_metrics', '*/10 * * * *',
-     'select private.refresh_admin_metrics(current_date - 1, current_date)'),
-    ('flirt_retention', '17 3 * * *', 'select private.purge_expired_inputs()')
+$reset$$job$,
+    coalesce(batch_size::text, 'null'),
+    case when progress then 'notice' else 'log' end)
 $_$;
 
 -- Name: decode_cursor(text, text); Type: FUNCTION; Schema: private; Owner: -
@@ -1663,7 +1675,7 @@ CREATE FUNCTION private.fail_analysis(analysis_id uuid, worker_id text, error te
     AS $$
 declare
   v_an public.analyses;
-  v_base double precision := coalesce((private.setting('retry_base_seconds') #>> '{}')::float8, 2);
+  v_base double precision := private.required_setting('retry_base_seconds')::float8;
   v_delay double precision;
   v_error text := left(coalesce(fail_analysis.error, 'unknown error'), 500);
 begin
@@ -1874,7 +1886,7 @@ begin
   -- not `active`: a pack retired after the customer paid is still owed
   select p.* into v_pack from public.credit_packs p where p.id = pack;
   if not found then
-    perform private.raise_api_error(400, 'pack_not_found', jsonb_build_object('pack_id', pack),
+    perform private.raise_api_error(404, 'pack_not_found', jsonb_build_object('pack_id', pack),
       'The payment names a credit pack that is not configured.');
   end if;
   v_credits := v_pack.credits + v_pack.bonus_credits;
@@ -2404,7 +2416,7 @@ CREATE FUNCTION private.purge_expired_inputs() RETURNS integer
     SET search_path TO ''
     AS $$
 declare
-  v_days integer := coalesce((private.setting('input_retention_days') #>> '{}')::integer, 30);
+  v_days integer := private.required_setting('input_retention_days')::integer;
   v_count integer;
 begin
   -- A purged screenshot is queued for deletion from Storage, unless another analysis
@@ -2449,6 +2461,15 @@ begin
   values (old.id::text || '/', old.id, 'account_deleted');
   return old;
 end
+$$;
+
+-- Name: queue_gate_lock_key(); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.queue_gate_lock_key() RETURNS bigint
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO ''
+    AS $$
+  select 7346150001::bigint
 $$;
 
 -- Name: raise_api_error(integer, text, jsonb, text); Type: FUNCTION; Schema: private; Owner: -
@@ -2559,10 +2580,10 @@ begin
              'object', e.payload #> '{data,object,object}'))),
          updated_at = pg_catalog.now()
    where not coalesce((e.payload ->> 'redacted')::boolean, false)
-     and (e.payload #>> '{data,object,metadata,user_id}' = old.id::text
-          or e.payload #>> '{data,object,client_reference_id}' = old.id::text
-          or e.payload #>> '{data,object,customer}' = old.stripe_customer_id
-          or e.payload #>> '{data,object,customer,id}' = old.stripe_customer_id
+     -- the objects stripe_object_user attributes to this user (by the user it names or
+     -- by its customer), compared without a lookup per event
+     and (private.stripe_object_user_ref(e.payload -> 'data' -> 'object') = old.id::text
+          or private.stripe_id(e.payload #> '{data,object,customer}') = old.stripe_customer_id
           -- refunds and disputes name only the payment (and carry billing details)
           or e.payload #>> '{data,object,payment_intent}' in (
                select p.stripe_payment_intent_id from public.payments p where p.user_id = old.id)
@@ -2823,6 +2844,23 @@ begin
 end
 $_$;
 
+-- Name: required_setting(text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.required_setting(setting_key text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+declare
+  v_value jsonb := private.setting(setting_key);
+begin
+  if v_value is null then
+    raise exception 'app_settings.% is not set', setting_key
+      using hint = 'Run `flirt-admin config sync` (or `db migrate`) to write config.toml.';
+  end if;
+  return v_value;
+end
+$$;
+
 -- Name: reset_daily(timestamp with time zone, integer); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.reset_daily(at timestamp with time zone DEFAULT now(), batch_size integer DEFAULT NULL::integer) RETURNS jsonb
@@ -2831,7 +2869,7 @@ CREATE FUNCTION private.reset_daily(at timestamp with time zone DEFAULT now(), b
     AS $$
 declare
   v_day date := private.credit_day(at);
-  v_batch integer := coalesce(batch_size, (private.setting('reset_batch_size') #>> '{}')::integer, 5000);
+  v_batch integer := coalesce(batch_size, private.required_setting('reset_batch_size')::integer);
   v_n integer;
   v_total bigint := 0;
   v_batches integer := 0;
@@ -3166,7 +3204,7 @@ CREATE FUNCTION private.stripe_object_user(object jsonb) RETURNS uuid
     SET search_path TO ''
     AS $_$
 declare
-  v_ref text := coalesce(object #>> '{metadata,user_id}', object ->> 'client_reference_id');
+  v_ref text := private.stripe_object_user_ref(object);
   v_user uuid;
 begin
   if v_ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
@@ -3181,6 +3219,15 @@ begin
   return v_user;
 end
 $_$;
+
+-- Name: stripe_object_user_ref(jsonb); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.stripe_object_user_ref(object jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(object #>> '{metadata,user_id}', object ->> 'client_reference_id')
+$$;
 
 -- Name: stripe_time(jsonb); Type: FUNCTION; Schema: private; Owner: -
 
@@ -4350,6 +4397,11 @@ GRANT ALL ON FUNCTION private.credit_day(at timestamp with time zone) TO service
 REVOKE ALL ON FUNCTION private.cron_jobs(reset_every_minutes integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.cron_jobs(reset_every_minutes integer) TO service_role;
 
+-- Name: FUNCTION daily_reset_command(batch_size integer, progress boolean); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.daily_reset_command(batch_size integer, progress boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.daily_reset_command(batch_size integer, progress boolean) TO service_role;
+
 -- Name: FUNCTION decode_cursor(kind text, cursor text, OUT created_at timestamp with time zone, OUT id uuid); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.decode_cursor(kind text, cursor text, OUT created_at timestamp with time zone, OUT id uuid) FROM PUBLIC;
@@ -4508,6 +4560,13 @@ GRANT ALL ON FUNCTION private.purge_expired_inputs() TO service_role;
 
 REVOKE ALL ON FUNCTION private.queue_account_screenshots() FROM PUBLIC;
 
+-- Name: FUNCTION queue_gate_lock_key(); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.queue_gate_lock_key() FROM PUBLIC;
+GRANT ALL ON FUNCTION private.queue_gate_lock_key() TO authenticated;
+GRANT ALL ON FUNCTION private.queue_gate_lock_key() TO service_role;
+GRANT ALL ON FUNCTION private.queue_gate_lock_key() TO flirt_worker;
+
 -- Name: FUNCTION raise_api_error(status integer, code text, detail jsonb, hint text); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.raise_api_error(status integer, code text, detail jsonb, hint text) FROM PUBLIC;
@@ -4566,6 +4625,12 @@ GRANT ALL ON FUNCTION private.require_admin() TO service_role;
 REVOKE ALL ON FUNCTION private.require_user_id() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.require_user_id() TO authenticated;
 GRANT ALL ON FUNCTION private.require_user_id() TO service_role;
+
+-- Name: FUNCTION required_setting(setting_key text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.required_setting(setting_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.required_setting(setting_key text) TO authenticated;
+GRANT ALL ON FUNCTION private.required_setting(setting_key text) TO service_role;
 
 -- Name: FUNCTION reset_daily(at timestamp with time zone, batch_size integer); Type: ACL; Schema: private; Owner: -
 
@@ -4627,6 +4692,11 @@ GRANT ALL ON FUNCTION private.stripe_id(ref jsonb) TO service_role;
 
 REVOKE ALL ON FUNCTION private.stripe_object_user(object jsonb) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.stripe_object_user(object jsonb) TO service_role;
+
+-- Name: FUNCTION stripe_object_user_ref(object jsonb); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.stripe_object_user_ref(object jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.stripe_object_user_ref(object jsonb) TO service_role;
 
 -- Name: FUNCTION stripe_time(epoch jsonb); Type: ACL; Schema: private; Owner: -
 

@@ -8,17 +8,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-import psycopg
 import stripe
 from prometheus_client import Counter, Histogram
-from psycopg import sql
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from pyworker.api.events import EventApplier
-from pyworker.db import SERVICE_ROLE, ApiError, api_error_from, async_pool
+from pyworker.db import SERVICE_ROLE, ApiError, async_call_json, async_pool
 from pyworker.settings import Config, Secrets
 
 log = logging.getLogger("pyworker.api")
@@ -73,7 +70,7 @@ class Services:
     async def call(self, function: str, **params: Any) -> Any:
         """One SQL function call (its own transaction); PTxxx becomes ApiError."""
         async with self.pool.connection() as conn:
-            return await call_json(conn, function, **params)
+            return await async_call_json(conn, function, **params)
 
     async def stripe_call(self, operation: str, fn: Callable[[stripe.StripeClient], T]) -> T:
         """Run a Stripe call off the event loop; any Stripe failure is a 502."""
@@ -101,26 +98,6 @@ class Services:
             ) from exc
         STRIPE_CALLS.labels(operation, "ok").observe(time.perf_counter() - started)
         return result
-
-
-async def call_json(conn: psycopg.AsyncConnection[Any], function: str, **params: Any) -> Any:
-    """Async twin of pyworker.db.call_json: `function(name => value, …)` returning JSON."""
-    args = sql.SQL(", ").join(
-        sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in params
-    )
-    schema, _, name = function.rpartition(".")
-    ident = sql.Identifier(schema, name) if schema else sql.Identifier(name)
-    query = sql.SQL("select {}({}) as value").format(ident, args)
-    values = {k: (Jsonb(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
-    try:
-        cur = await conn.execute(query, values)
-        row = await cur.fetchone()
-    except psycopg.Error as exc:
-        mapped = api_error_from(exc)
-        if mapped:
-            raise mapped from exc
-        raise
-    return None if row is None else row["value"]
 
 
 def services(request: Request) -> Services:

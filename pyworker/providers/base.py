@@ -30,6 +30,34 @@ class AnalysisResult(BaseModel):
     suggestions: list[Suggestion] = Field(min_length=3, max_length=3)
 
 
+# Keywords OpenAI's strict structured output refuses; the model still enforces them (and
+# complete_analysis the shape) when the answer is validated.
+_NOT_IN_STRICT_MODE = frozenset({"minLength", "maxLength", "title", "description"})
+
+
+def _strict(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {
+            k: (
+                {p: _strict(v) for p, v in v.items()}
+                if k in ("properties", "$defs")
+                else _strict(v)
+            )
+            for k, v in node.items()
+            if k not in _NOT_IN_STRICT_MODE
+        }
+    if isinstance(node, list):
+        return [_strict(v) for v in node]
+    return node
+
+
+def result_json_schema() -> dict[str, Any]:
+    """The JSON schema of a result, derived from AnalysisResult (structured-output form:
+    every property required, no other property, no string-length keywords)."""
+    schema: dict[str, Any] = _strict(AnalysisResult.model_json_schema())
+    return schema
+
+
 class Usage(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0

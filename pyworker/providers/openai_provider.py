@@ -21,30 +21,10 @@ from pyworker.providers.base import (
     ProviderError,
     ProviderOutput,
     Usage,
+    result_json_schema,
 )
 
-_SUGGESTION = {
-    "type": "object",
-    "properties": {
-        "reply": {"type": "string"},
-        "style": {"type": "string"},
-        "rationale": {"type": "string"},
-    },
-    "required": ["reply", "style", "rationale"],
-    "additionalProperties": False,
-}
-RESULT_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "summary": {"type": "string"},
-        "interest_level": {"type": "integer", "minimum": 0, "maximum": 10},
-        "tone": {"type": "string"},
-        "red_flags": {"type": "array", "items": {"type": "string"}},
-        "suggestions": {"type": "array", "items": _SUGGESTION, "minItems": 3, "maxItems": 3},
-    },
-    "required": ["summary", "interest_level", "tone", "red_flags", "suggestions"],
-    "additionalProperties": False,
-}
+RESULT_SCHEMA: dict[str, Any] = result_json_schema()
 RESPONSE_FORMAT: dict[str, Any] = {
     "type": "json_schema",
     "json_schema": {"name": "flirt_analysis", "strict": True, "schema": RESULT_SCHEMA},

@@ -29,6 +29,25 @@ as $$
 $$;
 grant execute on function private.setting(text) to authenticated, service_role;
 
+-- A setting every install has (config sync writes it from config.toml, the one place its
+-- value is written): raises, naming the fix, when app_settings lacks it.
+create or replace function private.required_setting(setting_key text) returns jsonb
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+  v_value jsonb := private.setting(setting_key);
+begin
+  if v_value is null then
+    raise exception 'app_settings.% is not set', setting_key
+      using hint = 'Run `flirt-admin config sync` (or `db migrate`) to write config.toml.';
+  end if;
+  return v_value;
+end
+$$;
+grant execute on function private.required_setting(text) to authenticated, service_role;
+
 -- The credit day containing `at`: local date in reset.timezone of at - reset.hour hours.
 create or replace function private.credit_day(at timestamptz default now()) returns date
 language sql
@@ -66,3 +85,15 @@ as $$
   )
 $$;
 grant execute on function private.is_admin() to authenticated, service_role;
+
+-- The advisory lock key of the queue gate: perform_action holds it shared while it may
+-- skip its NOTIFY, claim_analyses takes it exclusively before its second pass.
+create or replace function private.queue_gate_lock_key() returns bigint
+language sql
+immutable
+parallel safe
+set search_path = ''
+as $$
+  select 7346150001::bigint
+$$;
+grant execute on function private.queue_gate_lock_key() to authenticated, service_role, flirt_worker;

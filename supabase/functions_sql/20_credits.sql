@@ -581,7 +581,7 @@ set search_path = ''
 as $$
 declare
   v_day date := private.credit_day(at);
-  v_batch integer := coalesce(batch_size, (private.setting('reset_batch_size') #>> '{}')::integer, 5000);
+  v_batch integer := coalesce(batch_size, private.required_setting('reset_batch_size')::integer);
   v_n integer;
   v_total bigint := 0;
   v_batches integer := 0;

@@ -140,7 +140,7 @@ begin
     -- the gate this batch stands, and the worker's fallback poll covers the rest.
     perform set_config('lock_timeout', '500ms', true);
     begin
-      perform pg_advisory_xact_lock(7346150001);
+      perform pg_advisory_xact_lock(private.queue_gate_lock_key());
     exception when lock_not_available then
       exit;
     end;
@@ -317,7 +317,7 @@ set search_path = ''
 as $$
 declare
   v_an public.analyses;
-  v_base double precision := coalesce((private.setting('retry_base_seconds') #>> '{}')::float8, 2);
+  v_base double precision := private.required_setting('retry_base_seconds')::float8;
   v_delay double precision;
   v_error text := left(coalesce(fail_analysis.error, 'unknown error'), 500);
 begin

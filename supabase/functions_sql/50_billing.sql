@@ -37,7 +37,19 @@ end
 $$;
 grant execute on function private.stripe_id(jsonb) to service_role;
 
--- The user a Stripe object belongs to: metadata.user_id / client_reference_id, else its customer.
+-- The user id a Stripe object names itself (metadata.user_id, else client_reference_id), as
+-- text: every object the API creates carries it. Null when it names none.
+create or replace function private.stripe_object_user_ref(object jsonb) returns text
+language sql
+immutable
+set search_path = ''
+as $$
+  select coalesce(object #>> '{metadata,user_id}', object ->> 'client_reference_id')
+$$;
+grant execute on function private.stripe_object_user_ref(jsonb) to service_role;
+
+-- The user a Stripe object belongs to: the user it names (stripe_object_user_ref), else the
+-- owner of its customer. The one rule for attributing events, batches and redactions.
 create or replace function private.stripe_object_user(object jsonb) returns uuid
 language plpgsql
 stable
@@ -45,7 +57,7 @@ security definer
 set search_path = ''
 as $$
 declare
-  v_ref text := coalesce(object #>> '{metadata,user_id}', object ->> 'client_reference_id');
+  v_ref text := private.stripe_object_user_ref(object);
   v_user uuid;
 begin
   if v_ref ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
@@ -155,7 +167,7 @@ begin
   -- not `active`: a pack retired after the customer paid is still owed
   select p.* into v_pack from public.credit_packs p where p.id = pack;
   if not found then
-    perform private.raise_api_error(400, 'pack_not_found', jsonb_build_object('pack_id', pack),
+    perform private.raise_api_error(404, 'pack_not_found', jsonb_build_object('pack_id', pack),
       'The payment names a credit pack that is not configured.');
   end if;
   v_credits := v_pack.credits + v_pack.bonus_credits;

@@ -22,9 +22,8 @@ from psycopg.conninfo import make_conninfo
 from typer.testing import CliRunner
 
 from cli.main import app
-from pyworker.db import SERVICE_ROLE, TRANSACTION_MODE, connect
+from pyworker.db import SERVICE_ROLE, TRANSACTION_MODE, api_connect, connect
 from pyworker.pgbouncer import PgBouncer
-from pyworker.rpc import api_connect
 from pyworker.settings import ROOT
 from tests.py.dbtools import TestDatabase, balances, rpc
 
