@@ -2253,6 +2253,12 @@ begin
     perform private.raise_api_error(401, 'not_authenticated', '{"reason":"no_account"}'::jsonb,
       'This account no longer exists. Sign in again.');
   end if;
+  -- settings every install has (config sync writes them): a missing one is a clear error
+  if r.max_pending is null or r.max_bytes is null or r.max_attempts is null or r.today is null then
+    perform private.required_setting(k.key)
+       from unnest(array['max_pending_analyses', 'max_input_bytes', 'max_attempts',
+                         'reset_hour', 'reset_timezone']) k(key);
+  end if;
 
   -- 2. known and enabled action
   if r.cost is null then
@@ -2268,7 +2274,7 @@ begin
 
   -- 3. input shape and limits
   perform private.validate_action_input(perform_action.action_type, perform_action.input,
-                                        r.max_input_chars, coalesce(r.max_bytes, 65536), v_uid);
+                                        r.max_input_chars, r.max_bytes, v_uid);
   if perform_action.idempotency_key is not null
      and char_length(perform_action.idempotency_key) not between 1 and 200 then
     perform private.raise_invalid_input('idempotency_key', 'bad_length',
@@ -2346,7 +2352,7 @@ begin
     (id, user_id, action_type, cost, daily_cost, purchased_cost, input, idempotency_key, max_attempts)
   values
     (v_id, v_uid, perform_action.action_type, r.cost, v_take_daily, v_take_purchased,
-     perform_action.input, perform_action.idempotency_key, coalesce(r.max_attempts, 3));
+     perform_action.input, perform_action.idempotency_key, r.max_attempts);
 
   insert into public.credits_transactions
     (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)
@@ -2360,7 +2366,7 @@ begin
   -- to sleep after a claim that took the gate lock exclusively (private.claim_analyses),
   -- that is, after this transaction committed. NOTIFY holds a cluster-wide lock until
   -- the commit is flushed, so skipping it under a backlog lets commits flush together.
-  perform pg_advisory_xact_lock_shared(7346150001);
+  perform pg_advisory_xact_lock_shared(private.queue_gate_lock_key());
   perform from public.analyses a
    where a.status = 'queued' and a.attempts = 0 and a.run_after <= now() and a.id <> v_id
    order by a.run_after desc

@@ -16,7 +16,7 @@ import pytest
 
 from pyworker.db import SERVICE_ROLE, ApiError, call_json, connect
 from pyworker.providers.base import AnalysisResult, result_json_schema
-from tests.py.dbtools import TestDatabase
+from tests.py.dbtools import TestDatabase, rpc
 
 
 def service_error(db: TestDatabase, function: str, **params: Any) -> ApiError:
@@ -126,3 +126,20 @@ def test_a_missing_setting_is_a_clear_error_not_a_second_default(db: TestDatabas
         pytest.raises(psycopg.Error, match=r"app_settings\.reset_batch_size is not set"),
     ):
         conn.execute("select private.reset_daily(now())")
+
+
+@pytest.mark.parametrize("key", ["max_pending_analyses", "max_input_bytes", "max_attempts"])
+def test_an_action_without_a_setting_names_it_and_charges_nothing(
+    db: TestDatabase, key: str
+) -> None:
+    user = db.create_user()
+    db.execute("delete from app_settings where key = %s", [key])
+    with (
+        db.api_connect() as conn,
+        pytest.raises(psycopg.Error, match=rf"app_settings\.{key} is not set"),
+    ):
+        rpc(conn, user, "perform_action", action_type="short_chat", input={"chat": "hi"})
+    assert db.fetchone("select count(*) as n from analyses") == {"n": 0}
+    assert db.fetchone("select credits_remaining from users where id = %s", [user]) == {
+        "credits_remaining": 150
+    }
