@@ -497,7 +497,7 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
     }
     breakdown = []
     body = ""
-    for n, (label, step) in enumerate(BREAKDOWN_STEPS.items()):
+    for n, (label, step) in enumerate(BREAKDOWN_STEPS.items() if args.breakdown_seconds else []):
         body += step
         with b.admin(db) as conn:
             conn.execute(BREAKDOWN_FUNCTION.format(n=n, body=body))
@@ -716,7 +716,7 @@ def main() -> None:
         "--profile-seconds", type=int, default=10, help="per side, for the statement profile"
     )
     parser.add_argument(
-        "--breakdown-seconds", type=int, default=10, help="per step of the (a) breakdown"
+        "--breakdown-seconds", type=int, default=10, help="per step of the (a) breakdown (0: none)"
     )
     markdown_option(parser)
     args = parser.parse_args()
