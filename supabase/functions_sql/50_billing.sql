@@ -722,6 +722,38 @@ end
 $$;
 grant execute on function private.apply_charge_dispute_closed(jsonb, text) to service_role;
 
+-- An open dispute keeps its account restricted: lifting a restriction (an admin's, or one
+-- that kept the dispute from setting its own) while a dispute of the user is still open
+-- leaves the account restricted by that dispute, which a won dispute then lifts.
+create or replace function private.keep_open_dispute_restriction() returns trigger
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_open private.disputes;
+begin
+  select d.* into v_open
+    from private.disputes d
+   where d.user_id = new.id and d.status not in ('won', 'lost', 'warning_closed')
+   order by d.created_at, d.id
+   limit 1
+   for update;
+  if found then
+    new.restricted_reason := private.dispute_restriction(v_open.id, v_open.reason);
+    update private.disputes d set restriction = new.restricted_reason, updated_at = now()
+     where d.id = v_open.id;
+  end if;
+  return new;
+end
+$$;
+revoke all on function private.keep_open_dispute_restriction() from public;
+
+create or replace trigger on_restriction_lifted_keep_open_dispute
+  before update of restricted_reason on public.users
+  for each row when (old.restricted_reason is not null and new.restricted_reason is null)
+  execute function private.keep_open_dispute_restriction();
+
 -- ---------------------------------------------------------------------------
 -- events
 -- ---------------------------------------------------------------------------

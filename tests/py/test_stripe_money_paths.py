@@ -223,3 +223,31 @@ def test_inquiry_closed_as_warning_closed_lifts_its_restriction(
     assert inquiry["id"] in (account(db, user)["restricted_reason"] or "")
     deliver(client, ev.event("charge.dispute.closed", {**inquiry, "status": "warning_closed"}))
     assert account(db, user)["restricted_reason"] is None
+
+
+def test_lifting_a_restriction_while_a_dispute_is_open_leaves_the_dispute_restriction(
+    db: TestDatabase, client: TestClient, fake_stripe: FakeStripe
+) -> None:
+    user = db.create_user()
+    sub = subscribed(client, db, fake_stripe, user, PRO, int(time.time()) - 1000)
+    db.execute("update users set restricted_reason = 'manual_review' where id = %s", [user])
+    first = ev.dispute(None, 999, charge_id=fake_stripe.add_charge(sub["customer"], None)["id"])
+    deliver(client, ev.event("charge.dispute.created", first))
+    assert account(db, user)["restricted_reason"] == "manual_review"
+
+    # the admin's review ends while the dispute is still open
+    db.execute("update users set restricted_reason = null where id = %s", [user])
+    assert first["id"] in (account(db, user)["restricted_reason"] or "")
+    # lifting the dispute's own restriction by hand does not end it either
+    db.execute("update users set restricted_reason = null where id = %s", [user])
+    assert first["id"] in (account(db, user)["restricted_reason"] or "")
+    deliver(client, ev.event("charge.dispute.closed", {**first, "status": "won"}))
+    assert account(db, user)["restricted_reason"] is None
+
+    # a lost dispute is over: an admin may lift what it left
+    second = ev.dispute(None, 999, charge_id=fake_stripe.add_charge(sub["customer"], None)["id"])
+    deliver(client, ev.event("charge.dispute.created", second))
+    deliver(client, ev.event("charge.dispute.closed", {**second, "status": "lost"}))
+    assert second["id"] in (account(db, user)["restricted_reason"] or "")
+    db.execute("update users set restricted_reason = null where id = %s", [user])
+    assert account(db, user)["restricted_reason"] is None
