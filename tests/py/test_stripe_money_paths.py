@@ -61,7 +61,9 @@ def test_plan_change_while_past_due_is_refused_and_past_due_never_moves_up(
     user = db.create_user()
     t0 = int(time.time()) - 1000
     sub = subscribed(client, db, fake_stripe, user, PRO, t0)
-    deliver(client, ev.event("invoice.payment_failed", ev.invoice(sub["id"], PRO, str(user)), t0 + 10))
+    deliver(
+        client, ev.event("invoice.payment_failed", ev.invoice(sub["id"], PRO, str(user)), t0 + 10)
+    )
     assert account(db, user)["status"] == "past_due"
 
     upgrade = client.post("/api/user/subscribe", json={"tier": "premium"}, headers=auth(user))
