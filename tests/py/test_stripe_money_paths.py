@@ -9,7 +9,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from pyworker.settings import load_config
-from tests.py.dbtools import TestDatabase, balances
+from tests.py.dbtools import TestDatabase
 from tests.py.fakes import stripe_events as ev
 from tests.py.fakes.billing_env import (  # noqa: F401
     WEBHOOK_SECRET,
