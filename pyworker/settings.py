@@ -110,6 +110,8 @@ class AI(_Section):
     provider: Literal["mock", "openai"]
     model: str
     timeout_seconds: float = Field(gt=0)
+    # the most one answer may cost: a cut-off answer fails for good, it is not asked again
+    max_output_tokens: int = Field(default=1000, gt=0)
     mock: MockAI = MockAI()
 
 

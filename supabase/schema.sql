@@ -677,6 +677,16 @@ begin
   if found then
     v_user := v_payment.user_id;  -- null when the account was deleted
   elsif jsonb_typeof(v_charge) = 'object' then
+    -- a pack payment whose grant has not been applied yet (as for refunds): fail so that
+    -- Stripe retries this dispute after the grant exists, which it then claws back
+    if coalesce(v_charge #>> '{metadata,pack_id}', v_charge #>> '{payment_intent,metadata,pack_id}')
+         is not null
+       and not exists (select 1 from public.stripe_webhook_events e
+                        where e.status = 'rejected'
+                          and v_intent in (e.payload #>> '{data,object,id}',
+                                           e.payload #>> '{data,object,payment_intent}')) then
+      raise exception 'dispute % of pack payment % arrived before its grant', v_id, v_intent;
+    end if;
     v_user := private.charge_user(v_charge);
     if v_user is null then
       return private.billing_outcome('ignored', 'no account for charge ' || v_charge_id);
@@ -694,9 +704,10 @@ begin
           coalesce(dispute ->> 'reason', 'unknown'), coalesce(dispute ->> 'status', 'needs_response'))
   on conflict (id) do nothing;
   select d.* into v_row from private.disputes d where d.id = v_id for update;
-  -- Stripe does not guarantee order: a dispute already closed as won takes nothing
-  if v_row.status = 'won' then
-    return private.billing_outcome('processed', format('dispute %s already won', v_id));
+  -- Stripe does not guarantee order: a dispute already closed as won (or an inquiry closed)
+  -- takes nothing
+  if v_row.status in ('won', 'warning_closed') then
+    return private.billing_outcome('processed', format('dispute %s already %s', v_id, v_row.status));
   end if;
 
   if v_payment.id is not null then
@@ -755,10 +766,11 @@ begin
   update private.disputes d
      set status = v_status, closed_at = coalesce(d.closed_at, now()), updated_at = now()
    where d.id = v_id;
-  if v_status = 'won' and v_row.restriction is not null then
+  if v_status in ('won', 'warning_closed') and v_row.restriction is not null then
     select d.* into v_next
       from private.disputes d
-     where d.user_id = v_row.user_id and d.id <> v_id and d.status <> 'won'
+     where d.user_id = v_row.user_id and d.id <> v_id
+       and d.status not in ('won', 'warning_closed')
      order by d.created_at, d.id
      limit 1
      for update;
@@ -918,9 +930,6 @@ declare
   v_sub text := private.stripe_id(v_details -> 'subscription');
   v_user public.users;
   v_status text;
-  v_price text;
-  v_tier text;
-  v_change jsonb := '{}'::jsonb;
 begin
   if v_sub is null then
     return private.billing_outcome('ignored', 'not a subscription invoice');
@@ -936,30 +945,18 @@ begin
   if v_user.subscription_status in ('canceled', 'incomplete_expired') then
     return private.billing_outcome('ignored', 'subscription ' || v_sub || ' has ended');
   end if;
-  -- a first invoice that fails leaves the subscription incomplete (never paid), not past_due
+  -- A failed payment only moves active to past_due (a first invoice that fails leaves it
+  -- incomplete; an unpaid or paused one stays so). The tier is never taken from an invoice (it
+  -- may be an old one of another price): it follows the subscription's price, in its events.
   v_status := case when paid then 'active'
-                   when v_user.subscription_status = 'incomplete' then 'incomplete'
-                   else 'past_due' end;
-
-  if paid then
-    -- the price billed for the period (not a proration line); since 2025-03-31 at pricing.price_details
-    select private.stripe_id(l -> 'pricing' -> 'price_details' -> 'price') into v_price
-      from jsonb_array_elements(coalesce(invoice #> '{lines,data}', '[]'::jsonb)) l
-     order by coalesce((l #>> '{parent,subscription_item_details,proration}')::boolean, false),
-              (l ->> 'amount')::bigint desc nulls last
-     limit 1;
-    select t.id into v_tier from public.tiers t where t.stripe_price_id = v_price;
-  end if;
+                   when v_user.subscription_status = 'active' then 'past_due'
+                   else v_user.subscription_status end;
 
   update public.users u
      set subscription_status = v_status, invoice_event_at = observed_at, updated_at = now()
    where u.id = v_user.id;
-  if v_tier is not null then
-    v_change := private.change_tier(v_user.id, v_tier, v_sub,
-      jsonb_build_object('subscription_id', v_sub, 'invoice', invoice ->> 'id'));
-  end if;
   return private.billing_outcome('processed',
-    format('subscription %s %s (invoice %s)', v_sub, v_status, invoice ->> 'id'), v_change);
+    format('subscription %s %s (invoice %s)', v_sub, v_status, invoice ->> 'id'));
 end
 $$;
 
@@ -1087,11 +1084,16 @@ begin
       'subscription %s is not the current one (%s)', v_sub, v_user.subscription_id));
   end if;
 
-  -- A newer invoice event knows the newer payment state of a live subscription.
+  -- A newer invoice event knows the newer payment state of a live subscription: a newer paid
+  -- invoice makes it active, a newer failed one moves active to past_due; a failed payment never
+  -- lifts an unpaid subscription back to past_due.
   if v_user.subscription_id = v_sub and v_user.invoice_event_at > observed_at
      and v_status in ('active', 'past_due', 'unpaid')
      and v_user.subscription_status in ('active', 'past_due', 'unpaid') then
-    v_status := v_user.subscription_status;
+    v_status := case
+      when v_user.subscription_status = 'active' then 'active'
+      when v_user.subscription_status = 'past_due' and v_status = 'active' then 'past_due'
+      else v_status end;
   end if;
 
   v_tier := case
@@ -1104,6 +1106,12 @@ begin
   if v_tier is null then
     perform private.raise_api_error(400, 'unknown_price', jsonb_build_object('price', v_price),
       'The subscription price matches no configured tier.');
+  end if;
+  -- Only a paid-up (active/trialing) subscription moves up: past_due keeps at most its tier.
+  if v_status = 'past_due' and v_tier is distinct from v_user.tier
+     and (select (t.sort_order, t.daily_credits) from public.tiers t where t.id = v_tier)
+         > (select (t.sort_order, t.daily_credits) from public.tiers t where t.id = v_user.tier) then
+    v_tier := v_user.tier;
   end if;
 
   update public.users u
@@ -2065,6 +2073,30 @@ CREATE FUNCTION private.is_admin_or_service() RETURNS boolean
       or private.is_admin()
 $$;
 
+-- Name: keep_open_dispute_restriction(); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.keep_open_dispute_restriction() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_open private.disputes;
+begin
+  select d.* into v_open
+    from private.disputes d
+   where d.user_id = new.id and d.status not in ('won', 'lost', 'warning_closed')
+   order by d.created_at, d.id
+   limit 1
+   for update;
+  if found then
+    new.restricted_reason := private.dispute_restriction(v_open.id, v_open.reason);
+    update private.disputes d set restriction = new.restricted_reason, updated_at = now()
+     where d.id = v_open.id;
+  end if;
+  return new;
+end
+$$;
+
 -- Name: ledger_mismatches(); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.ledger_mismatches() RETURNS TABLE(user_id uuid, daily_credits integer, ledger_daily bigint, purchased_credits integer, ledger_purchased bigint, credits_remaining integer, last_balance_after integer)
@@ -2405,6 +2437,12 @@ begin
   if not (v_account ->> 'subscribed')::boolean then
     return v_account || jsonb_build_object('action', 'checkout', 'price_id', v_tier.stripe_price_id,
                                            'target_tier', v_tier.id);
+  end if;
+  -- a plan change only while paid up: a past_due subscription pays its open invoice first
+  if v_account ->> 'subscription_status' not in ('active', 'trialing') then
+    perform private.raise_api_error(409, 'subscription_not_active',
+      jsonb_build_object('status', v_account ->> 'subscription_status'),
+      'The subscription has an unpaid invoice; pay it before changing the plan.');
   end if;
   if v_account ->> 'tier' = v_tier.id and not (v_account ->> 'cancel_at_period_end')::boolean then
     perform private.raise_api_error(409, 'already_subscribed', jsonb_build_object('tier', tier),
@@ -3953,6 +3991,10 @@ CREATE INDEX users_tier_idx ON public.users USING btree (tier);
 
 CREATE TRIGGER credits_transactions_append_only BEFORE DELETE OR UPDATE ON public.credits_transactions FOR EACH ROW EXECUTE FUNCTION private.guard_ledger_append_only();
 
+-- Name: users on_restriction_lifted_keep_open_dispute; Type: TRIGGER; Schema: public; Owner: -
+
+CREATE TRIGGER on_restriction_lifted_keep_open_dispute BEFORE UPDATE OF restricted_reason ON public.users FOR EACH ROW WHEN (((old.restricted_reason IS NOT NULL) AND (new.restricted_reason IS NULL))) EXECUTE FUNCTION private.keep_open_dispute_restriction();
+
 -- Name: users on_user_deleted_queue_screenshots; Type: TRIGGER; Schema: public; Owner: -
 
 CREATE TRIGGER on_user_deleted_queue_screenshots BEFORE DELETE ON public.users FOR EACH ROW EXECUTE FUNCTION private.queue_account_screenshots();
@@ -4515,6 +4557,10 @@ GRANT ALL ON FUNCTION private.is_admin() TO service_role;
 REVOKE ALL ON FUNCTION private.is_admin_or_service() FROM PUBLIC;
 GRANT ALL ON FUNCTION private.is_admin_or_service() TO authenticated;
 GRANT ALL ON FUNCTION private.is_admin_or_service() TO service_role;
+
+-- Name: FUNCTION keep_open_dispute_restriction(); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.keep_open_dispute_restriction() FROM PUBLIC;
 
 -- Name: FUNCTION ledger_mismatches(); Type: ACL; Schema: private; Owner: -
 

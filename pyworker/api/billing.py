@@ -212,11 +212,21 @@ async def subscribe(
             "subscriptions.retrieve", lambda c: c.v1.subscriptions.retrieve(sub_id)
         )
         item_id = current.to_dict()["items"]["data"][0]["id"]
+        if plan["cancel_at_period_end"]:
+            # a pending update takes only the price change: renewing is a change of its own
+            renew_key = key + ":renew"
+            await svc.stripe_call(
+                "subscriptions.update",
+                lambda c: c.v1.subscriptions.update(
+                    sub_id, {"cancel_at_period_end": False}, {"idempotency_key": renew_key}
+                ),
+            )
+        # The difference is invoiced and charged now, and the new price applies only once that
+        # invoice is paid (until then Stripe keeps it in the subscription's pending_update).
         update: Any = {
             "items": [{"id": item_id, "price": plan["price_id"]}],
-            "proration_behavior": "create_prorations",
-            "cancel_at_period_end": False,
-            "metadata": meta,
+            "proration_behavior": "always_invoice",
+            "payment_behavior": "pending_if_incomplete",
         }
         updated = await svc.stripe_call(
             "subscriptions.update",
@@ -257,9 +267,13 @@ async def cancel_subscription(
     sub_id = account["subscription_id"]
     if immediately:
         now_key = _key("cancel_now", user, idempotency_key, sub_id)
+        # Usage not yet invoiced (prorations of a plan change) is invoiced now, not dropped.
+        cancel: Any = {"invoice_now": True, "prorate": True}
         sub = await svc.stripe_call(
             "subscriptions.cancel",
-            lambda c: c.v1.subscriptions.cancel(sub_id, options={"idempotency_key": now_key}),
+            lambda c: c.v1.subscriptions.cancel(
+                sub_id, cancel, options={"idempotency_key": now_key}
+            ),
         )
     else:
         key = _key("cancel", user, idempotency_key, sub_id)

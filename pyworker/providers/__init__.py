@@ -35,6 +35,7 @@ def make_provider(cfg: Config, secrets: Secrets) -> Provider:
             api_key=secrets.openai_api_key,
             base_url=secrets.openai_base_url,
             timeout_seconds=cfg.ai.timeout_seconds,
+            max_output_tokens=cfg.ai.max_output_tokens,
         )
     from pyworker.providers.mock import MockProvider
 

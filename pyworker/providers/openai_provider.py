@@ -94,8 +94,10 @@ class OpenAIProvider:
         api_key: str | None,
         base_url: str | None,
         timeout_seconds: float,
+        max_output_tokens: int = 1000,
     ) -> None:
         self.model = model
+        self.max_output_tokens = max_output_tokens
         self.prompt = load_prompt()
         self.client = openai.AsyncOpenAI(
             # a local OpenAI-compatible server may need no key
@@ -111,6 +113,9 @@ class OpenAIProvider:
                 model=self.model,
                 messages=build_messages(request, self.prompt.text),
                 response_format=RESPONSE_FORMAT,
+                # bounds the cost of one call (max_tokens is deprecated, and refused by
+                # reasoning models)
+                max_completion_tokens=self.max_output_tokens,
             )
         except openai.OpenAIError as exc:
             raise classify(exc) from exc
@@ -121,7 +126,12 @@ class OpenAIProvider:
         if getattr(message, "refusal", None):
             raise ProviderError("refused", "the model refused to answer", retryable=False)
         if choice.finish_reason == "length":
-            raise ProviderError("invalid_output", "the answer was cut off", retryable=True)
+            # the same input would be cut off again: asking again only costs another long answer
+            raise ProviderError(
+                "output_too_long",
+                f"the answer was cut off at {self.max_output_tokens} tokens",
+                retryable=False,
+            )
         try:
             result = AnalysisResult.model_validate(json.loads(message.content or ""))
         except (ValueError, ValidationError) as exc:

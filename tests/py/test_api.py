@@ -316,9 +316,9 @@ def test_changing_tier_while_subscribed_modifies_the_subscription_with_proration
         for c in fake_stripe.calls
         if c.path == f"/v1/subscriptions/{sub_id}" and c.method == "POST"
     ]
-    assert update.params["proration_behavior"] == "create_prorations"
+    assert update.params["proration_behavior"] == "always_invoice"
+    assert update.params["payment_behavior"] == "pending_if_incomplete"
     assert update.params["items[0][price]"] == CFG.tiers["pro"].stripe_price_id
-    assert update.params["metadata[user_id]"] == str(user)
     assert update.headers["idempotency-key"]
     assert len(fake_stripe.creates("/v1/checkout/sessions")) == 1  # never a second subscription
     assert len(fake_stripe.subscriptions) == 1

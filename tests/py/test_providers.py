@@ -131,6 +131,23 @@ def test_openai_output_outside_the_schema_is_an_error_not_a_result(
     assert "coffee" not in str(info.value)  # errors are stored: never chat text
 
 
+def test_openai_caps_the_answer_and_a_cut_off_answer_is_permanent(fake: FakeOpenAI) -> None:
+    provider = OpenAIProvider(
+        model="gpt-test",
+        api_key="sk-test",
+        base_url=fake.base_url,
+        timeout_seconds=5,
+        max_output_tokens=50,
+    )
+    fake.script = ["length"]
+    with pytest.raises(ProviderError) as info:
+        run(provider.analyze(request()))
+    assert (info.value.code, info.value.retryable) == ("output_too_long", False)
+    assert fake.requests[0]["max_completion_tokens"] == 50
+    # the configured cap reaches the provider
+    assert load_config().ai.max_output_tokens > 0
+
+
 def test_openai_connection_refused_is_retryable() -> None:
     provider = OpenAIProvider(
         model="m", api_key="k", base_url="http://127.0.0.1:9/v1", timeout_seconds=2

@@ -452,8 +452,13 @@ def test_failed_first_invoice_leaves_subscription_incomplete_and_tier_unchanged(
     deliver(client, ev.event("invoice.payment_failed", invoice, t0 + 1))
     row = db.fetchone("select tier, subscription_status as s from users where id = %s", [user])
     assert row == {"tier": CFG.signup.default_tier, "s": "incomplete"}
-    # the customer pays: the invoice carries the price, so the tier follows
+    # the customer pays: the invoice makes it active, the tier follows the subscription's
+    # price in the event that comes with it (an invoice's lines may be an old price)
     deliver(client, ev.event("invoice.paid", invoice, t0 + 2))
+    row = db.fetchone("select tier, subscription_status as s from users where id = %s", [user])
+    assert row == {"tier": CFG.signup.default_tier, "s": "active"}
+    active = ev.subscription(str(user), price, status="active", sub_id=sub["id"])
+    deliver(client, ev.event("customer.subscription.updated", active, t0 + 2))
     row = db.fetchone("select tier, subscription_status as s from users where id = %s", [user])
     assert row == {"tier": "premium", "s": "active"}
 

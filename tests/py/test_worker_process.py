@@ -277,6 +277,30 @@ def test_invalid_provider_output_is_never_stored(
 
 
 @pytest.mark.usefixtures("fast_retries")
+def test_an_answer_cut_off_at_the_token_cap_fails_at_once_with_one_refund(
+    db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
+) -> None:
+    cfg = config(
+        tmp_path,
+        ai={
+            "provider": "openai",
+            "model": "gpt-test",
+            "timeout_seconds": 5,
+            "max_output_tokens": 64,
+        },
+    )
+    with serve_openai(FakeOpenAI(model="gpt-test", default="length")) as fake:
+        workers.append(start_worker(db.owner_dsn, cfg, tmp_path / "w.log", env=openai_env(fake)))
+        user = db.create_user()
+        aid = perform(db, user)
+        wait_status(db, aid, "failed", timeout=20)
+        assert [r.get("max_completion_tokens") for r in fake.requests] == [64]  # never asked again
+    row = get_analysis(db, user, aid)
+    assert row["result"] is None and row["error"].startswith("output_too_long")
+    assert kinds(db, user) == ["signup_bonus", "action", "action_refund"]
+
+
+@pytest.mark.usefixtures("fast_retries")
 def test_rate_limit_retry_after_is_honoured_and_then_the_analysis_succeeds(
     db: TestDatabase, tmp_path: Path, workers: list[WorkerProcess]
 ) -> None:

@@ -23,6 +23,7 @@ export type Show =
   | 'not_found'
   | 'not_allowed'
   | 'already_done'
+  | 'pay_open_invoice' // the billing portal: pay the unpaid invoice first
   | 'unavailable' //      "payments/analyses are unavailable right now"
   | 'try_again'
   | 'bug' //              our mistake: log it, show a generic message
@@ -78,6 +79,7 @@ const RULES: Record<string, Rule> = {
   tier_not_purchasable: rule('no', 'bug'),
   no_subscription: rule('no', 'not_found'),
   already_subscribed: rule('no', 'already_done'),
+  subscription_not_active: rule('no', 'pay_open_invoice'),
   payment_provider_error: rule('same_request', 'try_again'),
   payments_not_configured: rule('no', 'unavailable'),
   // any route of the Python API

@@ -9,7 +9,8 @@ body; `script` lets a test choose what each next request gets:
 
 - "ok": a valid analysis;  "invalid": content that does not match the schema;
 - "500" / "503": a server error;  "429:<seconds>": rate limited with Retry-After;
-- "slow:<seconds>": a valid answer after a delay (for client timeouts).
+- "slow:<seconds>": a valid answer after a delay (for client timeouts);
+- "length": an answer cut off at the request's `max_completion_tokens`.
 When the script is empty, `default` is used.
 """
 
@@ -81,7 +82,7 @@ class FakeOpenAI:
         return problems
 
 
-def _completion(fake: FakeOpenAI, content: str) -> dict[str, Any]:
+def _completion(fake: FakeOpenAI, content: str, finish_reason: str = "stop") -> dict[str, Any]:
     return {
         "id": f"chatcmpl-fake{len(fake.requests)}",
         "object": "chat.completion",
@@ -92,7 +93,7 @@ def _completion(fake: FakeOpenAI, content: str) -> dict[str, Any]:
                 "index": 0,
                 "message": {"role": "assistant", "content": content, "refusal": None},
                 "logprobs": None,
-                "finish_reason": "stop",
+                "finish_reason": finish_reason,
             }
         ],
         "usage": {"prompt_tokens": 321, "completion_tokens": 123, "total_tokens": 444},
@@ -150,6 +151,9 @@ def _handler(fake: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
                 self._error(int(kind), "The server had an error", "server_error")
             elif kind == "invalid":
                 self._send(200, _completion(fake, json.dumps(INVALID_RESULT)))
+            elif kind == "length":
+                cut = json.dumps(VALID_RESULT)[: int(body.get("max_completion_tokens") or 10**6)]
+                self._send(200, _completion(fake, cut, "length"))
             elif kind == "notjson":
                 self._send(200, _completion(fake, "Sure! Here is my analysis: they like you."))
             else:

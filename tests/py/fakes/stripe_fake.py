@@ -141,6 +141,15 @@ class FakeStripe:
         self.subscriptions[sub["id"]] = sub
         return sub
 
+    def pay_pending_update(self, sub_id: str) -> dict[str, Any]:
+        """The upgrade invoice is paid: Stripe applies the pending update to the subscription."""
+        with self.lock:
+            sub = self.subscriptions[sub_id]
+            pending = sub.pop("pending_update")
+            sub["items"]["data"] = pending["subscription_items"]
+            sub["pending_update"] = None
+            return sub
+
 
 def _nested(params: dict[str, str]) -> dict[str, Any]:
     """Stripe's form encoding (a[b][0][c]=v) back into nested dicts/lists."""
@@ -428,16 +437,34 @@ def _handler(fake: FakeStripe) -> type[BaseHTTPRequestHandler]:
                     if item.get("id") != sub["items"]["data"][0]["id"]:
                         self._refuse("items[0][id] is not the existing item")
                         return
-                    if params.get("proration_behavior") != "create_prorations":
-                        self._refuse("no proration_behavior=create_prorations")
+                    if params.get("proration_behavior") != "always_invoice":
+                        self._refuse("no proration_behavior=always_invoice")
                         return
-                    if not self._need_user(params):
+                    if params.get("payment_behavior") != "pending_if_incomplete":
+                        self._refuse("no payment_behavior=pending_if_incomplete")
                         return
-                    sub["items"]["data"][0]["price"] = {"id": item["price"], "object": "price"}
-                    sub["metadata"] = params["metadata"]
+                    extra = set(params) - {"items", "proration_behavior", "payment_behavior"}
+                    if extra:  # Stripe: a pending update takes only these parameters
+                        self._refuse(f"not supported by pending updates: {sorted(extra)}")
+                        return
+                    # The proration invoice is not paid yet: the change waits in pending_update
+                    # (FakeStripe.pay_pending_update applies it, as the invoice's payment does).
+                    pending_item = {**sub["items"]["data"][0]}
+                    pending_item["price"] = {"id": item["price"], "object": "price"}
+                    sub["pending_update"] = {
+                        "billing_cycle_anchor": None,
+                        "expires_at": int(time.time()) + 23 * 3600,
+                        "subscription_items": [pending_item],
+                        "trial_end": None,
+                        "trial_from_plan": None,
+                    }
                 if "cancel_at_period_end" in params:
                     sub["cancel_at_period_end"] = params["cancel_at_period_end"] == "true"
             elif self.command == "DELETE":
+                # without these, prorations not yet invoiced (a plan change) are dropped
+                if params.get("invoice_now") != "true" or params.get("prorate") != "true":
+                    self._refuse("cancel without invoice_now=true and prorate=true")
+                    return
                 sub["status"] = "canceled"
             self._send(200, sub)
 
