@@ -23,7 +23,7 @@ Two database URLs (see README "Settings"):
 
 from __future__ import annotations
 
-from psycopg import AsyncConnection, Connection
+from psycopg import AsyncConnection, Connection, sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool as AsyncPool
@@ -94,5 +94,6 @@ __all__ = [
     "plain_connect",
     "service_connection",
     "session_connect",
+    "sql",
     "user_rpc",
 ]
