@@ -1,6 +1,7 @@
 """The one package that owns psycopg: connections (sync, async pools), roles, requests
 made the PostgREST way, SQL function calls, retries and error mapping. The statements
-themselves are named in pyworker/queries.sql. Nothing else imports psycopg.
+themselves are named in pyworker/queries.sql. Nothing else in pyworker/ or cli/
+imports psycopg (tests and benches do).
 
 - `connect`: connections, pools and the sessions that need one.
 - `calls`: statements and SQL function calls, retried through outages.

@@ -204,7 +204,8 @@ async def async_connect(
 
 
 def plain_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A connection as the user of `dsn`, rows as tuples; `kwargs` are psycopg's."""
+    """A connection as the user of `dsn`, rows as tuples; `kwargs` are psycopg's (the
+    doctor's checks, the local stack and PgBouncer waiting until they answer)."""
     return psycopg.connect(dsn, **kwargs)
 
 
@@ -214,7 +215,7 @@ async def listen_connect(dsn: str, **kwargs: Any) -> psycopg.AsyncConnection[Any
 
 
 def session_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A session on DIRECT_URL: for LISTEN, session advisory locks and migrations."""
+    """A session on DIRECT_URL: for session advisory locks and migrations."""
     return psycopg.connect(dsn, **kwargs)
 
 
