@@ -8,13 +8,12 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn
 
-import psycopg
 import stripe
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from pyworker.db import ApiError
+from pyworker.db import ApiError, DatabaseError, DatabaseUnavailable
 from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
 
 console = Console()
@@ -73,9 +72,9 @@ def errors_as_lines() -> Iterator[None]:
         fail(str(exc))
     except stripe.StripeError as exc:
         fail(f"stripe: {exc.user_message or type(exc).__name__}")
-    except psycopg.OperationalError as exc:
+    except DatabaseUnavailable as exc:
         fail(f"database unavailable: {str(exc).strip().splitlines()[0]}")
-    except psycopg.Error as exc:
+    except DatabaseError as exc:
         fail(f"database error: {str(exc).strip().splitlines()[0]}")
     except (ValueError, OSError) as exc:
         fail(str(exc))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import psycopg
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.common import DbUrl, JsonOut, console, emit, err_console, fail
 from cli.service import service_db, show_table
 from cli.users_cmd import UserId, parse_user_id
-from pyworker.db import call_json, call_rpc
+from pyworker.db import Diagnostic, call_json, call_rpc
 from pyworker.queries import Q
 
 credits_app = typer.Typer(help="Credit balances and the ledger.", no_args_is_help=True)
@@ -104,7 +103,7 @@ def reset_daily(
     with service_db(db) as conn, _progress(as_json) as bar:
         task = bar.add_task("daily reset", total=None)
 
-        def on_notice(diag: psycopg.errors.Diagnostic) -> None:
+        def on_notice(diag: Diagnostic) -> None:
             # `daily_reset_batch day=… rows=… ms=…` per batch, then `daily_reset day=… users=…`
             name, *fields = (diag.message_primary or "").split()
             values = dict(field.split("=", 1) for field in fields)

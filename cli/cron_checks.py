@@ -7,9 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
-from psycopg.rows import dict_row
-
+from pyworker.db import Connection, dict_row
 from pyworker.queries import Q
 
 Check = tuple[str, str, str]  # name, ok|warn|fail, detail
@@ -67,7 +65,7 @@ def _judge(job: dict[str, Any]) -> tuple[str, str]:
     return "ok", f"last run succeeded {_age(age)} ago"
 
 
-def cron_job_checks(conn: psycopg.Connection[Any], jobs: Sequence[str]) -> list[Check]:
+def cron_job_checks(conn: Connection[Any], jobs: Sequence[str]) -> list[Check]:
     """One check per job name: missing/inactive/failed → fail, never run → warn."""
     with conn.cursor(row_factory=dict_row) as cur:
         found = {

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import psycopg
 import typer
 
 from cli.common import (
@@ -23,6 +22,7 @@ from cli.common import (
 from pyworker import devstack
 from pyworker import migrate as migrations
 from pyworker import schema as schema_file
+from pyworker.db import DatabaseError, session_connect
 from pyworker.settings import ROOT
 
 db_app = typer.Typer(help="Schema migrations.", no_args_is_help=True)
@@ -96,7 +96,7 @@ def schema(
     cfg = config()
     try:
         text = schema_file.current_schema(cfg)
-    except (devstack.StackError, RuntimeError, psycopg.Error) as exc:
+    except (devstack.StackError, RuntimeError, DatabaseError) as exc:
         fail(str(exc).strip().splitlines()[0])
     path = schema_file.SCHEMA_FILE
     name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
@@ -114,7 +114,7 @@ def schema(
 @db_app.command("status")
 def status(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """List applied and pending migrations (exit 1 when any is pending)."""
-    with errors_as_lines(), psycopg.connect(session_db_url(db)) as conn:
+    with errors_as_lines(), session_connect(session_db_url(db)) as conn:
         rows = [
             {"version": m.version, "name": m.name, "applied": ok}
             for m, ok in migrations.status(conn)
@@ -128,6 +128,6 @@ def status(db: DbUrl = None, as_json: JsonOut = False) -> None:
 def sync(db: DbUrl = None, as_json: JsonOut = False) -> None:
     """Write config.toml into tiers, action_costs, credit_packs and app_settings."""
     cfg = config()
-    with errors_as_lines(), psycopg.connect(session_db_url(db)) as conn:
+    with errors_as_lines(), session_connect(session_db_url(db)) as conn:
         counts, jobs = migrations.sync_config(conn, cfg)
     emit({**counts, "cron_jobs": jobs}, as_json, title="config synced")

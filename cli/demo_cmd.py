@@ -10,13 +10,11 @@ import time
 import uuid
 from typing import Annotated, Any
 
-import psycopg
 import typer
-from psycopg.rows import dict_row
 
 from cli.common import DbUrl, config, console, errors_as_lines, fail, secrets
 from pyworker import worker as analysis_worker
-from pyworker.db import TRANSACTION_MODE, ApiError, api_connect, user_rpc
+from pyworker.db import ApiError, Connection, UndefinedFunction, api_connect, connect, user_rpc
 from pyworker.queries import Q
 
 DEMO_CHAT = (
@@ -30,7 +28,7 @@ def _step(n: int, text: str) -> None:
     console.print(f"\n[bold cyan]{n}.[/bold cyan] [bold]{text}[/bold]")
 
 
-def _worker_running(conn: psycopg.Connection[Any]) -> bool:
+def _worker_running(conn: Connection[Any]) -> bool:
     row = conn.execute(
         Q["sessions_named"],
         [analysis_worker.APPLICATION_NAME],
@@ -38,7 +36,7 @@ def _worker_running(conn: psycopg.Connection[Any]) -> bool:
     return bool(row and row["n"])
 
 
-def _wait_for(api: psycopg.Connection[Any], user_id: str, analysis_id: str, timeout: float) -> Any:
+def _wait_for(api: Connection[Any], user_id: str, analysis_id: str, timeout: float) -> Any:
     deadline = time.monotonic() + timeout
     while True:
         analysis = user_rpc(api, user_id, "get_analysis", analysis_id=analysis_id)
@@ -59,7 +57,7 @@ def demo(
 
         url = database_url()
     with errors_as_lines():
-        owner = psycopg.connect(url, autocommit=True, row_factory=dict_row, **TRANSACTION_MODE)
+        owner = connect(url, autocommit=True)
         api = api_connect(url)
     with errors_as_lines(), owner, api:
         _step(1, "Sign up (insert into auth.users, as Supabase Auth does)")
@@ -115,7 +113,7 @@ def demo(
                 analysis_id=analysis_id,
                 reply=result["suggestions"][0]["reply"],
             )
-        except psycopg.errors.UndefinedFunction:
+        except UndefinedFunction:
             console.print("save_reply is not deployed in this database yet: skipped")
             return
         except ApiError as exc:

@@ -5,13 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import psycopg
 import typer
 
 from cli.common import DbUrl, JsonOut, emit
 from cli.cron_checks import cron_job_checks
 from pyworker import migrate as migrations
-from pyworker.db import TRANSACTION_MODE
+from pyworker.db import TRANSACTION_MODE, Connection, DatabaseError, plain_connect
 from pyworker.queries import Q
 from pyworker.settings import Config, Secrets, SettingsError, load_config, load_secrets
 
@@ -24,7 +23,7 @@ CRON_JOBS = [
 Check = tuple[str, str, str]  # name, ok|warn|fail, detail
 
 
-def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
+def _db_checks(conn: Connection[Any]) -> list[Check]:
     checks: list[Check] = []
     exts = {r[0] for r in conn.execute(Q["extensions"]).fetchall()}
     checks.append(
@@ -60,7 +59,7 @@ def _db_checks(conn: psycopg.Connection[Any]) -> list[Check]:
     return checks
 
 
-def _rejected_payments_check(conn: psycopg.Connection[Any], days: int = 30) -> Check:
+def _rejected_payments_check(conn: Connection[Any], days: int = 30) -> Check:
     """Payments that did not pay their pack's price: acknowledged to Stripe, nothing granted."""
     row = conn.execute(
         Q["rejected_payments"],
@@ -77,7 +76,7 @@ def _rejected_payments_check(conn: psycopg.Connection[Any], days: int = 30) -> C
     return ("rejected payments", "ok", f"none in {days} days")
 
 
-def _screenshot_check(conn: psycopg.Connection[Any]) -> Check:
+def _screenshot_check(conn: Connection[Any]) -> Check:
     row = conn.execute(Q["screenshot_deletions"]).fetchone()
     pending, failing, error = row if row else (0, 0, None)
     if failing:
@@ -92,7 +91,7 @@ STORAGE_POLICIES = {
 }
 
 
-def _storage_policy_check(conn: psycopg.Connection[Any]) -> Check:
+def _storage_policy_check(conn: Connection[Any]) -> Check:
     # created by a migration; a policy dropped later (e.g. in the Dashboard) breaks uploads
     rows = conn.execute(
         Q["storage_policies"],
@@ -168,11 +167,11 @@ def doctor(db: DbUrl = None, as_json: JsonOut = False) -> None:
     step: Callable[[], list[Check]]
     if url:
         try:
-            with psycopg.connect(url, connect_timeout=5, **TRANSACTION_MODE) as conn:
+            with plain_connect(url, connect_timeout=5, **TRANSACTION_MODE) as conn:
                 checks.append(("database connection", "ok", conn.info.host))
                 step = lambda: _db_checks(conn)  # noqa: E731
                 checks.extend(step())
-        except psycopg.Error as exc:
+        except DatabaseError as exc:
             checks.append(("database connection", "fail", str(exc).strip().splitlines()[0]))
     checks.extend(_key_checks(cfg, sec, db))
     rows = [{"check": n, "status": s, "detail": d} for n, s, d in checks]

@@ -16,8 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import psycopg
-
+from pyworker.db import DatabaseUnavailable, plain_connect
+from pyworker.db import sql as pgsql
 from pyworker.settings import ROOT
 
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
@@ -192,16 +192,16 @@ class Cluster:
     # -- Supabase-compatible bootstrap ----------------------------------
 
     def _superuser_exec(self, database: str, sql: str) -> None:
-        with psycopg.connect(self.dsn(SUPERUSER, database), autocommit=True) as conn:
+        with plain_connect(self.dsn(SUPERUSER, database), autocommit=True) as conn:
             conn.execute(sql)
 
     def wait_ready(self, timeout: float = 30) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                psycopg.connect(self.dsn(SUPERUSER), connect_timeout=2).close()
+                plain_connect(self.dsn(SUPERUSER), connect_timeout=2).close()
                 return
-            except psycopg.OperationalError:
+            except DatabaseUnavailable:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
@@ -211,23 +211,19 @@ class Cluster:
 
     def create_database(self, name: str, template: str | None = None) -> bool:
         """Create database `name` owned by postgres unless it exists; True when created."""
-        with psycopg.connect(self.dsn(SUPERUSER), autocommit=True) as conn:
+        with plain_connect(self.dsn(SUPERUSER), autocommit=True) as conn:
             if conn.execute("select 1 from pg_database where datname = %s", [name]).fetchone():
                 return False
-            query = psycopg.sql.SQL("create database {} owner postgres").format(
-                psycopg.sql.Identifier(name)
-            )
+            query = pgsql.SQL("create database {} owner postgres").format(pgsql.Identifier(name))
             if template:
-                query += psycopg.sql.SQL(" template {}").format(psycopg.sql.Identifier(template))
+                query += pgsql.SQL(" template {}").format(pgsql.Identifier(template))
             conn.execute(query)
         return True
 
     def drop_database(self, name: str) -> None:
-        with psycopg.connect(self.dsn(SUPERUSER), autocommit=True) as conn:
+        with plain_connect(self.dsn(SUPERUSER), autocommit=True) as conn:
             conn.execute(
-                psycopg.sql.SQL("drop database if exists {} with (force)").format(
-                    psycopg.sql.Identifier(name)
-                )
+                pgsql.SQL("drop database if exists {} with (force)").format(pgsql.Identifier(name))
             )
 
     def bootstrap_database(self, name: str, *, pgtap: bool = True) -> None:

@@ -7,9 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
-from psycopg.types.json import Jsonb
-
+from pyworker.db import Connection, DatabaseError, Jsonb, session_connect
 from pyworker.settings import ROOT, Config
 
 MIGRATIONS_DIR = ROOT / "supabase" / "migrations"
@@ -83,7 +81,7 @@ def migration_files(directory: Path = MIGRATIONS_DIR) -> list[Migration]:
     return found
 
 
-def _ensure_history(conn: psycopg.Connection[Any]) -> None:
+def _ensure_history(conn: Connection[Any]) -> None:
     # Same table the Supabase CLI keeps, so `supabase db push` and we agree.
     conn.execute("create schema if not exists supabase_migrations")
     conn.execute(
@@ -92,7 +90,7 @@ def _ensure_history(conn: psycopg.Connection[Any]) -> None:
     )
 
 
-def applied_versions(conn: psycopg.Connection[Any]) -> set[str]:
+def applied_versions(conn: Connection[Any]) -> set[str]:
     exists = conn.execute(
         "select to_regclass('supabase_migrations.schema_migrations') is not null as ok"
     ).fetchone()
@@ -106,12 +104,12 @@ def _first(row: Any) -> Any:
     return next(iter(row.values())) if isinstance(row, dict) else row[0]
 
 
-def status(conn: psycopg.Connection[Any]) -> list[tuple[Migration, bool]]:
+def status(conn: Connection[Any]) -> list[tuple[Migration, bool]]:
     done = applied_versions(conn)
     return [(m, m.version in done) for m in migration_files()]
 
 
-def sync_config(conn: psycopg.Connection[Any], cfg: Config) -> tuple[dict[str, Any], list[str]]:
+def sync_config(conn: Connection[Any], cfg: Config) -> tuple[dict[str, Any], list[str]]:
     """Write config.toml into the config tables and (re)schedule the pg_cron jobs."""
     with conn.transaction():
         counts = _first(
@@ -127,7 +125,7 @@ def sync_config(conn: psycopg.Connection[Any], cfg: Config) -> tuple[dict[str, A
     return counts, list(jobs or [])
 
 
-def _apply_migrations(conn: psycopg.Connection[Any], directory: Path) -> list[str]:
+def _apply_migrations(conn: Connection[Any], directory: Path) -> list[str]:
     """Apply every migration not yet recorded, each in its own transaction."""
     applied = []
     done = applied_versions(conn)
@@ -147,7 +145,7 @@ def _apply_migrations(conn: psycopg.Connection[Any], directory: Path) -> list[st
 
 
 def _apply_functions(
-    conn: psycopg.Connection[Any], directory: Path
+    conn: Connection[Any], directory: Path
 ) -> tuple[list[str], list[tuple[str, str]]]:
     """Apply every functions_sql file (inside the caller's transaction); returns the files
     and the project's functions (signature, kind) that no file defines."""
@@ -164,7 +162,7 @@ def _apply_functions(
     return files, [(row[0], row[1]) for row in undeclared]
 
 
-def enable_pg_cron(conn: psycopg.Connection[Any]) -> str | None:
+def enable_pg_cron(conn: Connection[Any]) -> str | None:
     """Create pg_cron unless it is there; None when enabled, else why it cannot be."""
     found = conn.execute("select 1 from pg_catalog.pg_extension where extname = 'pg_cron'")
     if found.fetchone():
@@ -173,7 +171,7 @@ def enable_pg_cron(conn: psycopg.Connection[Any]) -> str | None:
         with conn.transaction():
             # as Supabase documents it; hosted Supabase lets postgres create it
             conn.execute("create extension if not exists pg_cron with schema pg_catalog")
-    except psycopg.Error as exc:
+    except DatabaseError as exc:
         reason = (exc.diag.message_primary or str(exc)).strip().splitlines()[0]
         database = _first(conn.execute("select current_database()").fetchone())
         return (
@@ -193,7 +191,7 @@ def migrate(
     """Apply pending migrations, enable pg_cron, apply every functions_sql file and drop
     the project's functions that none defines, then sync the config (and cron jobs)."""
     report = MigrateReport()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with session_connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", [_LOCK_KEY])
         try:
             _ensure_history(conn)
@@ -216,7 +214,7 @@ def check(
 ) -> CheckReport:
     """What `migrate` would apply and drop, found by doing it in a transaction rolled back."""
     report = CheckReport()
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with session_connect(dsn, autocommit=True) as conn:
         conn.execute("select pg_advisory_lock(%s)", [_LOCK_KEY])
         try:
             with conn.transaction(force_rollback=True):

@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psycopg
+from pyworker.db import DatabaseUnavailable, plain_connect
 
 BINARY = os.environ.get("PGBOUNCER", "/usr/sbin/pgbouncer")
 DEBIAN_PACKAGE = "pgbouncer"
@@ -103,9 +103,9 @@ class PgBouncer:
                 tail = self.log_file.read_text()[-2000:] if self.log_file.exists() else ""
                 raise PoolerError(f"pgbouncer exited with {self.proc.returncode}: {tail}")
             try:
-                psycopg.connect(self.dsn(self.users[0], "postgres"), connect_timeout=2).close()
+                plain_connect(self.dsn(self.users[0], "postgres"), connect_timeout=2).close()
                 return
-            except psycopg.OperationalError:
+            except DatabaseUnavailable:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)

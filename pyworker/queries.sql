@@ -25,6 +25,15 @@ select private.analysis_queue_stats() as stats
 -- next_due --
 select private.analysis_next_due_seconds() as seconds
 
+-- listen --
+-- the worker's LISTEN session (DIRECT_URL): woken by pg_notify('analysis_queued', id)
+set role flirt_worker;
+listen analysis_queued
+
+-- ping --
+-- notices a dead server on an idle session
+select 1
+
 -- worker: screenshot deletions ---------------------------------------------------------
 
 -- claim_deletions --

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, LiteralString
 
-import psycopg
 from prometheus_client import Counter
 
+from pyworker.db import DatabaseError, DatabaseUnavailable
 from pyworker.logs import first_line, log_event
 from pyworker.queries import Q
 from pyworker.storage import ScreenshotStore
@@ -59,8 +59,8 @@ class ScreenshotCleanup:
         """One batch; returns (claimed, failed)."""
         try:
             rows = await self.query(Q["claim_deletions"], [CLEANUP_BATCH])
-        except psycopg.Error as exc:
-            if not isinstance(exc, psycopg.OperationalError):  # outages: the claim loop
+        except DatabaseError as exc:
+            if not isinstance(exc, DatabaseUnavailable):  # outages: the claim loop
                 log_event(log, logging.WARNING, "screenshot_claim_failed", error=first_line(exc))
             return 0, 0
         failed = 0
@@ -71,7 +71,7 @@ class ScreenshotCleanup:
             failed += error is not None
             try:
                 await self.query(Q["finish_deletion"], [row["deletion_id"], error])
-            except psycopg.Error as exc:  # unreported: claimed again after its retry time
+            except DatabaseError as exc:  # unreported: claimed again after its retry time
                 log_event(log, logging.WARNING, "screenshot_report_failed", error=first_line(exc))
         return len(rows), failed
 

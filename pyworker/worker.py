@@ -32,11 +32,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, LiteralString
 
-import psycopg
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
-from psycopg.types.json import Jsonb
 
-from pyworker.db import TRANSACTION_MODE, AsyncPooledConnection, async_fetch, async_pool
+from pyworker.db import (
+    DatabaseError,
+    DatabaseUnavailable,
+    Jsonb,
+    async_connect,
+    async_fetch,
+    async_pool,
+    listen_connect,
+)
 from pyworker.group_commit import GroupCommit
 from pyworker.logs import first_line, log_event
 from pyworker.providers import (
@@ -53,7 +59,6 @@ from pyworker.storage import ScreenshotStore
 
 WORKER_ROLE = "flirt_worker"
 APPLICATION_NAME = "flirt-worker"  # visible in pg_stat_activity
-CHANNEL = "analysis_queued"
 COMPLETE_BATCH = 100  # results written per statement at most
 COMPLETE_WRITERS = 2  # batched result writes in flight at once
 # Set in every transaction of the worker (DATABASE_URL may be a transaction pooler).
@@ -236,10 +241,10 @@ class Worker:
         backoff = 0.2
         while not self._stop.is_set():
             try:
-                conn = await AsyncPooledConnection.connect(
-                    self.dsn, autocommit=True, connect_timeout=10, **TRANSACTION_MODE
+                conn = await async_connect(
+                    self.dsn, role=WORKER_ROLE, autocommit=True, connect_timeout=10
                 )
-            except psycopg.OperationalError as exc:
+            except DatabaseUnavailable as exc:
                 event(
                     logging.WARNING,
                     "db_unavailable",
@@ -251,10 +256,9 @@ class Worker:
                 backoff = min(backoff * 2, 10.0)
                 continue
             async with conn:
-                conn.act_as(WORKER_ROLE)
                 try:
                     await conn.execute(Q["queue_stats"])
-                except psycopg.Error as exc:
+                except DatabaseError as exc:
                     raise WorkerSetupError(
                         f"the database is not ready for the worker ({first_line(exc)}): "
                         "run `flirt-admin db migrate`"
@@ -278,7 +282,7 @@ class Worker:
                     rows = await self._query(
                         Q["claim"], [self.worker_id, want, self.opts.lease_seconds]
                     )
-                except psycopg.Error as exc:  # also e.g. a read-only node after failover
+                except DatabaseError as exc:  # also e.g. a read-only node after failover
                     event(
                         logging.WARNING,
                         "db_unavailable",
@@ -308,7 +312,7 @@ class Worker:
         (its requeue notified while it still had to wait out its backoff)."""
         try:
             rows = await self._query(Q["next_due"], [])
-        except psycopg.Error:
+        except DatabaseError:
             return self.opts.poll_seconds  # the claim loop reports outages
         seconds = rows[0]["seconds"] if rows else None
         return self.opts.poll_seconds if seconds is None else min(seconds, self.opts.poll_seconds)
@@ -337,7 +341,7 @@ class Worker:
         for aid in left:
             try:
                 rows = await self._query(Q["release"], [aid, self.worker_id], deadline=deadline)
-            except psycopg.OperationalError as exc:
+            except DatabaseUnavailable as exc:
                 # the lease simply expires and another worker (or the reaper) takes over
                 event(logging.WARNING, "release_failed", analysis_id=aid, error=first_line(exc))
                 continue
@@ -408,7 +412,7 @@ class Worker:
         self._saving.add(aid)
         try:
             outcome = await self._save_result(aid, output)
-        except psycopg.Error as exc:
+        except DatabaseError as exc:
             # the lease expires and the analysis is retried (or failed and refunded by the reaper)
             event(logging.ERROR, "result_not_saved", analysis_id=aid, error=first_line(exc))
             return
@@ -456,9 +460,9 @@ class Worker:
             rows = await self._query(
                 Q["complete_many"], [self.worker_id, Jsonb(batch)], deadline=self._save_deadline()
             )
-        except psycopg.OperationalError as exc:
+        except DatabaseUnavailable as exc:
             return [exc] * len(batch)
-        except psycopg.Error:
+        except DatabaseError:
             if len(batch) == 1:
                 return [ResultRefused("result")]
             return [outcome for item in batch for outcome in await self._write_completions([item])]
@@ -505,7 +509,7 @@ class Worker:
                 [aid, self.worker_id, message, retryable, retry_after],
                 deadline=self._save_deadline(),
             )
-        except psycopg.Error as exc:
+        except DatabaseError as exc:
             event(logging.ERROR, "failure_not_saved", analysis_id=aid, error=first_line(exc))
             return
         status = rows[0]["status"] if rows else None
@@ -553,7 +557,7 @@ class Worker:
                         [aid, self.worker_id, self.opts.lease_seconds],
                         deadline=time.monotonic() + self.opts.heartbeat_seconds,
                     )
-                except psycopg.Error as exc:
+                except DatabaseError as exc:
                     event(
                         logging.WARNING, "heartbeat_failed", analysis_id=aid, error=first_line(exc)
                     )
@@ -571,12 +575,9 @@ class Worker:
         backoff = 0.1
         while True:
             try:
-                conn = await psycopg.AsyncConnection.connect(
-                    self.listen_dsn, autocommit=True, application_name=APPLICATION_NAME
-                )
+                conn = await listen_connect(self.listen_dsn, application_name=APPLICATION_NAME)
                 async with conn:
-                    await conn.execute(f"set role {WORKER_ROLE}")
-                    await conn.execute(f"listen {CHANNEL}")
+                    await conn.execute(Q["listen"])  # as flirt_worker, on analysis_queued
                     if backoff > 0.1:
                         event(logging.INFO, "listen_reconnected", worker_id=self.worker_id)
                     backoff = 0.1
@@ -584,8 +585,8 @@ class Worker:
                     while True:
                         async for _ in conn.notifies(timeout=5.0):
                             self._wake.set()
-                        await conn.execute("select 1")  # notice a dead server
-            except psycopg.Error as exc:
+                        await conn.execute(Q["ping"])  # notice a dead server
+            except DatabaseError as exc:
                 event(
                     logging.WARNING,
                     "listen_disconnected",
@@ -602,7 +603,7 @@ class Worker:
                 for state, value in (rows[0]["stats"] or {}).items():
                     if state != "oldest_ready_seconds":
                         QUEUE.labels(state).set(value)
-            except psycopg.OperationalError:
+            except DatabaseUnavailable:
                 pass  # the claim loop reports outages
             await asyncio.sleep(max(self.opts.poll_seconds, 5.0))
 
@@ -617,7 +618,7 @@ class Worker:
         )
 
 
-def _log_retry(exc: psycopg.OperationalError, delay: float) -> None:
+def _log_retry(exc: DatabaseUnavailable, delay: float) -> None:
     event(logging.WARNING, "db_retry", error=first_line(exc), retry_in=round(delay, 2))
 
 

@@ -39,6 +39,7 @@ from pyworker.api.deps import Services, make_pool, make_stripe_client
 from pyworker.api.events import EventApplier
 from pyworker.api.limits import BodyLimitMiddleware
 from pyworker.db import ApiError
+from pyworker.queries import Q
 from pyworker.settings import Config, Secrets, get_config, load_secrets
 
 log = logging.getLogger("pyworker.api")
@@ -203,7 +204,7 @@ def create_app(
         """Readiness: the database answers."""
         try:
             async with services.pool.connection(timeout=2) as conn:
-                await conn.execute("select 1")
+                await conn.execute(Q["ping"])
         except Exception as exc:
             log.warning("readyz_failed error=%s", type(exc).__name__)
             return error_response(503, "database_unavailable", "The database does not answer.")

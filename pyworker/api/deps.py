@@ -10,12 +10,11 @@ from typing import Any, TypeVar
 
 import stripe
 from prometheus_client import Counter, Histogram
-from psycopg_pool import AsyncConnectionPool
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from pyworker.api.events import EventApplier
-from pyworker.db import SERVICE_ROLE, ApiError, async_call_json, async_pool
+from pyworker.db import SERVICE_ROLE, ApiError, AsyncPool, async_call_json, async_pool
 from pyworker.settings import Config, Secrets
 
 log = logging.getLogger("pyworker.api")
@@ -49,7 +48,7 @@ def make_stripe_client(cfg: Config, secrets: Secrets) -> stripe.StripeClient | N
     )
 
 
-def make_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
+def make_pool(dsn: str, max_size: int = 10) -> AsyncPool[Any]:
     """Connections acting as service_role (opened by the app's lifespan); DATABASE_URL may
     be a transaction pooler (pyworker.db).
 
@@ -63,7 +62,7 @@ def make_pool(dsn: str, max_size: int = 10) -> AsyncConnectionPool[Any]:
 class Services:
     cfg: Config
     secrets: Secrets
-    pool: AsyncConnectionPool[Any]
+    pool: AsyncPool[Any]
     stripe_client: stripe.StripeClient | None
     events: EventApplier
 

@@ -17,10 +17,14 @@ import contextlib
 import logging
 from typing import Any
 
-import psycopg
-from psycopg_pool import AsyncConnectionPool
-
-from pyworker.db import ApiError, async_fetch
+from pyworker.db import (
+    ApiError,
+    AsyncPool,
+    DatabaseError,
+    DatabaseUnavailable,
+    InvalidValue,
+    async_fetch,
+)
 from pyworker.group_commit import GroupCommit
 from pyworker.queries import Q
 
@@ -30,9 +34,7 @@ log = logging.getLogger("pyworker.api.webhooks")
 class EventApplier:
     """Applies verified event bodies (JSON text); `await apply(body)` answers its result."""
 
-    def __init__(
-        self, pool: AsyncConnectionPool[Any], writers: int = 1, max_batch: int = 200
-    ) -> None:
+    def __init__(self, pool: AsyncPool[Any], writers: int = 1, max_batch: int = 200) -> None:
         self.pool = pool
         self._batches = GroupCommit[str, dict[str, Any]](
             self._apply_batch, max_batch=max_batch, writers=writers
@@ -61,8 +63,8 @@ class EventApplier:
             if exc.code == "invalid_event":
                 return exc
             error = exc.code
-        except psycopg.Error as exc:
-            if isinstance(exc, psycopg.OperationalError | psycopg.DataError):
+        except DatabaseError as exc:
+            if isinstance(exc, DatabaseUnavailable | InvalidValue):
                 return exc  # not the event's fault (or not storable): nothing to record
             error = exc.diag.message_primary or type(exc).__name__
         log.warning("stripe_event_failed error=%s", error)
@@ -72,13 +74,8 @@ class EventApplier:
             return exc
 
     async def _call(self, query: str, params: list[Any]) -> dict[str, Any]:
-        conn = await self.pool.getconn()
-        try:
-            cur = await conn.execute(query, params)
-            row = await cur.fetchone()
-            return row["value"] if row else {}
-        finally:
-            await self.pool.putconn(conn)
+        rows = await async_fetch(self.pool, query, params)
+        return rows[0]["value"] if rows else {}
 
     async def _run(self, bodies: list[str]) -> list[dict[str, Any]]:
         # autocommit: the statement is the transaction of these events and their effects

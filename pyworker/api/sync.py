@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 import stripe
 
 from pyworker.api.expand import line_items, needs_line_items
-from pyworker.db import call_json
+from pyworker.db import Connection, call_json
 
 SYNCED = ("checkout.session", "payment_intent", "subscription")
 
@@ -53,7 +52,7 @@ def stripe_objects(
 
 
 def sync_since(
-    conn: psycopg.Connection[Any],
+    conn: Connection[Any],
     client: stripe.StripeClient,
     since: datetime,
     all_subscriptions: bool = False,

@@ -19,7 +19,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from functools import lru_cache
 from typing import Any
 
-import psycopg
 import stripe
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
@@ -30,7 +29,7 @@ from starlette.responses import JSONResponse, Response
 
 from pyworker.api import expand
 from pyworker.api.deps import Services
-from pyworker.db import ApiError
+from pyworker.db import ApiError, InvalidValue
 
 
 class RawRequestRoute(APIRoute):
@@ -244,7 +243,7 @@ async def stripe_webhook(request: Request) -> Response:
         ) from exc
     try:
         result = await svc.events.apply(payload)
-    except psycopg.DataError as exc:  # cannot be stored as jsonb
+    except InvalidValue as exc:  # cannot be stored as jsonb
         raise _reject("malformed_payload", "The event cannot be stored as JSON.") from exc
     status = result.get("status", "failed")
     WEBHOOK_EVENTS.labels(event["type"], "duplicate" if result.get("duplicate") else status).inc()

@@ -1,28 +1,10 @@
-"""The one module that owns psycopg: connections (sync, async pools), roles, requests
-made the PostgREST way, SQL function calls, retries and error mapping. The statements
-themselves are named in pyworker/queries.sql.
-
-Two database URLs (see README "Settings"):
-
-- `DATABASE_URL` may point at a transaction pooler (Supavisor on 6543, PgBouncer
-  with `pool_mode = transaction`): each transaction may run on another server
-  connection. Everything opened on it is built here to keep no state between
-  transactions: no server-side prepared statements (`prepare_threshold=None`),
-  and the role and settings a connection acts with (`set role service_role`,
-  the worker's `synchronous_commit = off`) are sent with `set local` in front of
-  every statement, in the same message (one round trip, one transaction). A
-  session `SET` would stay on the pooler's server connection for other clients.
-- `DIRECT_URL` is the direct connection, for what needs a session: the worker's
-  LISTEN, migrations (a session advisory lock) and the local stack. Without it,
-  `DATABASE_URL` serves both.
+"""Connections: sync and async, pooled, acting as a role, the PostgREST way, and the
+sessions that need one (LISTEN, migrations). See the package docstring for the two URLs.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
-import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, overload
 
@@ -31,7 +13,6 @@ from psycopg import AsyncClientCursor, AsyncCursor, ClientCursor, Cursor, sql
 from psycopg.abc import Params, Query, QueryNoTemplate
 from psycopg.conninfo import make_conninfo
 from psycopg.rows import Row, dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 SERVICE_ROLE = "service_role"
@@ -190,64 +171,6 @@ def async_pool(
     )
 
 
-async def async_fetch(
-    pool: AsyncConnectionPool[Any],
-    query: Query,
-    params: Params | None = None,
-    *,
-    deadline: float | None = None,
-    on_retry: Callable[[psycopg.OperationalError, float], None] | None = None,
-    timeout: float | None = None,
-) -> list[Any]:
-    """Run one statement on a pooled connection and fetch its rows. Connection errors are
-    retried with backoff until `deadline` (time.monotonic(); None: not retried), each
-    retry reported to `on_retry(error, delay)`; a PTxxx error becomes ApiError."""
-    backoff = 0.05
-    while True:
-        try:
-            async with pool.connection(timeout=timeout) as conn:
-                cur = await conn.execute(query, params)
-                return await cur.fetchall()
-        except psycopg.OperationalError as exc:
-            if deadline is None or time.monotonic() + backoff > deadline:
-                raise
-            if on_retry:
-                on_retry(exc, backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 5.0)
-        except psycopg.Error as exc:
-            mapped = api_error_from(exc)
-            if mapped:
-                raise mapped from exc
-            raise
-
-
-class ApiError(Exception):
-    """An error raised by a SQL function with a PTxxx SQLSTATE."""
-
-    def __init__(self, status: int, code: str, detail: dict[str, Any], hint: str) -> None:
-        super().__init__(f"{code}: {hint}")
-        self.status = status
-        self.code = code
-        self.detail = detail
-        self.hint = hint
-
-
-def api_error_from(exc: psycopg.Error) -> ApiError | None:
-    """Map a PTxxx database error to ApiError; None for any other error."""
-    diag = exc.diag
-    state = diag.sqlstate or ""
-    if not (state.startswith("PT") and state[2:].isdigit()):
-        return None
-    try:
-        detail = json.loads(diag.message_detail or "{}")
-    except ValueError:
-        detail = {"text": diag.message_detail}
-    return ApiError(
-        int(state[2:]), diag.message_primary or "error", detail, diag.message_hint or ""
-    )
-
-
 def connect(
     dsn: str,
     *,
@@ -264,8 +187,35 @@ def connect(
     return conn
 
 
+async def async_connect(
+    dsn: str,
+    *,
+    role: str | None = None,
+    autocommit: bool = False,
+    settings: Mapping[str, str] | None = None,
+    **kwargs: Any,
+) -> AsyncPooledConnection[Any]:
+    """The asyncio twin of `connect`."""
+    conn: AsyncPooledConnection[Any] = await AsyncPooledConnection.connect(
+        dsn, autocommit=autocommit, row_factory=dict_row, **TRANSACTION_MODE, **kwargs
+    )
+    conn.act_as(role, settings)
+    return conn
+
+
+def plain_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
+    """A connection as the user of `dsn`, rows as tuples; `kwargs` are psycopg's (the
+    doctor's checks, the local stack and PgBouncer waiting until they answer)."""
+    return psycopg.connect(dsn, **kwargs)
+
+
+async def listen_connect(dsn: str, **kwargs: Any) -> psycopg.AsyncConnection[Any]:
+    """An autocommit session on DIRECT_URL for LISTEN (a pooler would drop it)."""
+    return await psycopg.AsyncConnection.connect(dsn, autocommit=True, **kwargs)
+
+
 def session_connect(dsn: str, **kwargs: Any) -> psycopg.Connection[Any]:
-    """A session on DIRECT_URL: for LISTEN, session advisory locks and migrations."""
+    """A session on DIRECT_URL: for session advisory locks and migrations."""
     return psycopg.connect(dsn, **kwargs)
 
 
@@ -277,63 +227,6 @@ def service_connection(dsn: str) -> Iterator[psycopg.Connection[Any]]:
         yield conn
     finally:
         conn.close()
-
-
-def _call(function: str, params: dict[str, Any], template: str) -> psycopg.sql.Composed:
-    args = psycopg.sql.SQL(", ").join(
-        psycopg.sql.SQL("{} => {}").format(psycopg.sql.Identifier(k), psycopg.sql.Placeholder(k))
-        for k in params
-    )
-    schema, _, name = function.rpartition(".")
-    ident = psycopg.sql.Identifier(schema, name) if schema else psycopg.sql.Identifier(name)
-    return psycopg.sql.SQL(template).format(ident, args)
-
-
-def _values(params: dict[str, Any]) -> dict[str, Any]:
-    return {k: (Jsonb(v) if isinstance(v, dict | list) else v) for k, v in params.items()}
-
-
-def _execute(
-    conn: psycopg.Connection[Any], query: psycopg.sql.Composed, params: dict[str, Any]
-) -> list[Any]:
-    try:
-        return conn.execute(query, _values(params)).fetchall()
-    except psycopg.Error as exc:
-        mapped = api_error_from(exc)
-        if mapped:
-            raise mapped from exc
-        raise
-
-
-def call_json(conn: psycopg.Connection[Any], function: str, **params: Any) -> Any:
-    """Call `function(name => value, …)` returning one JSON value; PTxxx becomes ApiError."""
-    rows = _execute(conn, _call(function, params, "select {}({}) as value"), params)
-    return rows[0]["value"] if rows else None
-
-
-def call_rpc(conn: psycopg.Connection[Any], function: str, **params: Any) -> Any:
-    """Call an RPC that answers one row and return it as PostgREST renders it (with
-    `.single()` for a `returns table`): a composite or a row as a dict, a scalar as its
-    JSON value. PTxxx becomes ApiError."""
-    rows = _execute(
-        conn, _call(function, params, "select to_jsonb(r) as value from {}({}) r"), params
-    )
-    if len(rows) != 1:
-        raise ValueError(f"{function} answered {len(rows)} rows, not one")
-    return rows[0]["value"]
-
-
-async def async_call_json(conn: psycopg.AsyncConnection[Any], function: str, **params: Any) -> Any:
-    """call_json on an async connection (the API's pool)."""
-    try:
-        cur = await conn.execute(_call(function, params, "select {}({}) as value"), _values(params))
-        row = await cur.fetchone()
-    except psycopg.Error as exc:
-        mapped = api_error_from(exc)
-        if mapped:
-            raise mapped from exc
-        raise
-    return None if row is None else row["value"]
 
 
 # -- requests as PostgREST makes them (the demo, smoke checks, the soak) --------------
@@ -350,12 +243,3 @@ def api_connect(dsn: str) -> psycopg.Connection[Any]:
     return psycopg.connect(
         make_conninfo(dsn, user=AUTHENTICATOR), row_factory=dict_row, **TRANSACTION_MODE
     )
-
-
-def user_rpc(conn: psycopg.Connection[Any], user_id: str, function: str, **params: Any) -> Any:
-    """Call public.<function> as the signed-in user `user_id` (one transaction)."""
-    claims = {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
-    with conn.transaction():
-        conn.execute("set local role authenticated")
-        conn.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
-        return call_rpc(conn, f"public.{function}", **params)
