@@ -71,8 +71,11 @@ from benchlib import (
     free_port,
     markdown_option,
     print_saved,
+    read_statements,
     save_and_print,
+    statements_table,
     table,
+    tracking_all_statements,
 )
 
 from pyworker import devstack
@@ -347,28 +350,12 @@ def profile_statements(
     pg_stat_statements with `track = all` also counts the statements run inside
     functions; a function's own line includes the time of those it runs.
     """
-    with b.admin(db) as conn:
-        conn.execute("alter system set pg_stat_statements.track = 'all'")
-        conn.execute("select pg_reload_conf()")
-        time.sleep(0.5)
-        conn.execute("select bench.pg_stat_statements_reset()")
-    with b.admin(db) as conn:
-        start = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
-    try:
-        run = b.pgbench(db, user, pgbench_args, "profile")
-    finally:
+    with tracking_all_statements(partial(b.admin, db)):
         with b.admin(db) as conn:
-            conn.execute("alter system reset pg_stat_statements.track")
-            conn.execute("select pg_reload_conf()")
+            start = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+        run = b.pgbench(db, user, pgbench_args, "profile")
     with b.admin(db) as conn:
-        rows = conn.execute(
-            "select toplevel, regexp_replace(query, '\\s+', ' ', 'g'), calls,"
-            " total_exec_time * 1000 / calls, rows::float / calls, wal_bytes::float / calls,"
-            " shared_blks_dirtied::float / calls"
-            "  from bench.pg_stat_statements s join pg_database d on d.oid = s.dbid"
-            " where d.datname = %s and calls >= %s order by total_exec_time desc limit 20",
-            [db, run["transactions"] // 2],
-        ).fetchall()
+        statements = read_statements(conn, db, run["transactions"] // 2, run["transactions"])
     tx = max(run["transactions"], 1)
     with b.admin(db) as conn:
         end = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
@@ -384,18 +371,7 @@ def profile_statements(
         "transactions": run["transactions"],
         "server_cpu_us_per_tx": run["server_cpu_us_per_tx"],
         "wal_bytes_per_tx": run["wal_bytes_per_tx"],
-        "statements": [
-            {
-                "toplevel": top,
-                "query": query[:160],
-                "calls_per_tx": round(calls / tx, 2),
-                "exec_us_per_call": round(us, 1),
-                "rows_per_call": round(nrows, 2),
-                "wal_bytes_per_call": round(float(wal)),
-                "blocks_dirtied_per_call": round(dirtied, 3),
-            }
-            for top, query, calls, us, nrows, wal, dirtied in rows
-        ],
+        "statements": statements,
     }
 
 
@@ -489,12 +465,18 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
     ratios = [r["rpc"]["tps"] / r["tpcb"]["tps"] for r in rounds]
     with b.admin(db) as conn:
         broken = conn.execute("select count(*) from private.ledger_mismatches()").fetchone()
-    profile = {
-        "tpcb_like": profile_statements(b, db, [*common(args.profile_seconds), "-b", "tpcb-like"]),
-        "perform_action": profile_statements(
-            b, db, [*common(args.profile_seconds), "-n", "-f", str(script)], "authenticator"
-        ),
-    }
+    profile = (
+        {
+            "tpcb_like": profile_statements(
+                b, db, [*common(args.profile_seconds), "-b", "tpcb-like"]
+            ),
+            "perform_action": profile_statements(
+                b, db, [*common(args.profile_seconds), "-n", "-f", str(script)], "authenticator"
+            ),
+        }
+        if args.profile_seconds
+        else {}
+    )
     breakdown = []
     body = ""
     for n, (label, step) in enumerate(BREAKDOWN_STEPS.items() if args.breakdown_seconds else []):
@@ -713,7 +695,10 @@ def main() -> None:
         help="pgbench scale of the tpcb-like anchor (branches; at least --clients)",
     )
     parser.add_argument(
-        "--profile-seconds", type=int, default=10, help="per side, for the statement profile"
+        "--profile-seconds",
+        type=int,
+        default=10,
+        help="per side, for the statement profile (0: none)",
     )
     parser.add_argument(
         "--breakdown-seconds", type=int, default=10, help="per step of the (a) breakdown (0: none)"
@@ -857,23 +842,7 @@ def render(report: dict[str, Any]) -> str:
             f" {prof['server_cpu_us_per_tx']:.0f} µs CPU and {prof['wal_bytes_per_tx']:.0f} B WAL"
             " per transaction; a function's line includes the statements it runs):",
             "",
-            table(
-                ("statement", "calls/tx", "µs/call", "rows/call", "WAL B/call", "dirtied/call"),
-                [
-                    (
-                        ("" if st["toplevel"] else "↳ ")
-                        + "`"
-                        + st["query"].replace("|", "\\|")[:100]
-                        + "`",
-                        st["calls_per_tx"],
-                        st["exec_us_per_call"],
-                        st["rows_per_call"],
-                        st["wal_bytes_per_call"],
-                        st["blocks_dirtied_per_call"],
-                    )
-                    for st in prof["statements"]
-                ],
-            ),
+            statements_table(prof["statements"]),
         ]
         out += [
             "",

@@ -56,6 +56,7 @@ import sys
 import tempfile
 import time
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +69,11 @@ from benchlib import (
     machine_ticks,
     markdown_option,
     print_saved,
+    read_statements,
     save_and_print,
+    statements_table,
     table,
+    tracking_all_statements,
 )
 
 from pyworker import devstack
@@ -275,6 +279,12 @@ def main() -> None:
         help="uvicorn --http (httptools: as `flirt-admin api run`)",
     )
     parser.add_argument("--fast", action="store_true", help="fsync/synchronous_commit off")
+    parser.add_argument(
+        "--profile-seconds",
+        type=float,
+        default=10,
+        help="an untimed api run with every statement counted, after the rounds (0: none)",
+    )
     markdown_option(parser)
     args = parser.parse_args()
     if args.markdown:
@@ -295,6 +305,11 @@ def main() -> None:
         with (pg.data_dir / "postgresql.auto.conf").open("a") as conf:
             # keep the WAL segments filled below for reuse; no checkpoint forced by volume
             conf.write("min_wal_size = '2GB'\nmax_wal_size = '4GB'\n")
+            # loaded but idle while timed; the profile after the rounds switches it on
+            conf.write(
+                "shared_preload_libraries = 'pg_cron,pg_stat_statements'\n"
+                "pg_stat_statements.track = 'none'\npg_stat_statements.max = 1000\n"
+            )
         pg.start()
         pg.wait_ready()
         pg.bootstrap_roles()
@@ -315,6 +330,9 @@ def main() -> None:
         with psycopg.connect(dsn, autocommit=True) as conn:
             conn.execute(SEED_HISTORY, {"users": args.users, "events": args.history})
         superuser = pg.dsn(devstack.SUPERUSER, "bench")
+        with psycopg.connect(superuser, autocommit=True) as conn:
+            conn.execute("create schema bench")
+            conn.execute("create extension pg_stat_statements schema bench")
         # the one-time work of a new history (hint bits, visibility map, its WAL and
         # dirty pages) is done and on disk before the first run
         vacuum(superuser)
@@ -392,6 +410,28 @@ def main() -> None:
                     f"{result['status']}"
                 )
 
+        profile: dict[str, Any] = {}
+        if args.profile_seconds:
+            # not timed: where PostgreSQL's time per event goes, statement by statement
+            connect = partial(psycopg.connect, superuser, autocommit=True)
+            events = write_events(shm / "events.tsv", args.users, pool, f"p{uuid.uuid4().hex[:6]}")
+            vacuum(superuser)
+            with tracking_all_statements(connect):
+                before_cpu = cluster_cpu_seconds(pg.data_dir)
+                result = drive(api_port, events, args.connections, args.profile_seconds, 1)
+                cpu = cluster_cpu_seconds(pg.data_dir) - before_cpu
+            api_drives += 1
+            warmed_up += result["status"]["2xx"]
+            with connect() as conn:
+                profile = {
+                    "events": result["requests"],
+                    "per_second": result["per_second"],
+                    "postgres_cpu_us_per_event": round(cpu * 1e6 / max(result["requests"], 1)),
+                    "statements": read_statements(
+                        conn, "bench", result["requests"] // 20, result["requests"]
+                    ),
+                }
+
         with psycopg.connect(dsn) as conn:
             counts = conn.execute(
                 "select (select count(*) from stripe_webhook_events where status = 'processed'),"
@@ -460,6 +500,7 @@ def main() -> None:
         "refills": refills,
         "summary": summary,
         "rounds": rounds,
+        "profile": profile,
     }
     save_and_print("webhooks", report, render)
     if not exactly_once or mismatches:
@@ -515,6 +556,19 @@ def render(report: dict[str, Any]) -> str:
             f" {s['events_answered_200']:,} answered events, applied exactly once:"
             f" {s['applied_exactly_once']}; ledger mismatches: {s['ledger_mismatches']}.",
         ]
+        + (
+            [
+                "",
+                f"Profile of `POST /api/webhook/stripe` ({prof['per_second']:,.0f} events/s while"
+                f" profiled, {prof['postgres_cpu_us_per_event']} µs PostgreSQL CPU per event;"
+                " events travel in batches, so a statement's calls/event is below 1; a"
+                " function's line includes the statements it runs):",
+                "",
+                statements_table(prof["statements"], "event"),
+            ]
+            if (prof := report.get("profile"))
+            else []
+        )
     )
 
 

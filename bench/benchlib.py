@@ -12,7 +12,9 @@ import datetime as dt
 import json
 import os
 import socket
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,70 @@ def save_and_print(
     print(render(json.loads(out.read_text())))
     print(f"\nJSON: {out} (print again with --markdown {out})")
     return out
+
+
+@contextmanager
+def tracking_all_statements(connect: Callable[[], Any]) -> Iterator[None]:
+    """pg_stat_statements (preloaded with track = none, installed in schema `bench`)
+    counts every statement, those inside functions too, for the duration of the block."""
+    with connect() as conn:
+        conn.execute("alter system set pg_stat_statements.track = 'all'")
+        conn.execute("select pg_reload_conf()")
+        time.sleep(0.5)
+        conn.execute("select bench.pg_stat_statements_reset()")
+    try:
+        yield
+    finally:
+        with connect() as conn:
+            conn.execute("alter system reset pg_stat_statements.track")
+            conn.execute("select pg_reload_conf()")
+
+
+def read_statements(conn: Any, database: str, min_calls: int, per: int) -> list[dict[str, Any]]:
+    """The top statements of pg_stat_statements (installed in schema `bench`), per `per` units.
+
+    With `pg_stat_statements.track = all` the statements run inside functions are
+    counted too; a function's own line includes the time of those it runs.
+    """
+    rows = conn.execute(
+        "select toplevel, regexp_replace(query, '\\s+', ' ', 'g'), calls,"
+        " total_exec_time * 1000 / calls, rows::float / calls, wal_bytes::float / calls,"
+        " shared_blks_dirtied::float / calls"
+        "  from bench.pg_stat_statements s join pg_database d on d.oid = s.dbid"
+        " where d.datname = %s and calls >= %s order by total_exec_time desc limit 20",
+        [database, min_calls],
+    ).fetchall()
+    per = max(per, 1)
+    return [
+        {
+            "toplevel": top,
+            "query": query[:160],
+            "calls_per_tx": round(calls / per, 2),
+            "exec_us_per_call": round(us, 1),
+            "rows_per_call": round(nrows, 2),
+            "wal_bytes_per_call": round(float(wal)),
+            "blocks_dirtied_per_call": round(dirtied, 3),
+        }
+        for top, query, calls, us, nrows, wal, dirtied in rows
+    ]
+
+
+def statements_table(statements: list[dict[str, Any]], unit: str = "tx") -> str:
+    """read_statements() as a Markdown table (statements inside functions marked ↳)."""
+    return table(
+        ("statement", f"calls/{unit}", "µs/call", "rows/call", "WAL B/call", "dirtied/call"),
+        [
+            (
+                ("" if st["toplevel"] else "↳ ")
+                + "`"
+                + st["query"].replace("|", "\\|")[:100]
+                + "`",
+                st["calls_per_tx"],
+                st["exec_us_per_call"],
+                st["rows_per_call"],
+                st["wal_bytes_per_call"],
+                st["blocks_dirtied_per_call"],
+            )
+            for st in statements
+        ],
+    )
