@@ -118,3 +118,10 @@ select count(*), count(*) filter (where last_error is not null),
 -- storage_policies --
 select policyname from pg_policies
  where schemaname = 'storage' and tablename = 'objects' and policyname = any(%s)
+
+-- requests as a signed-in user (the demo, smoke checks, the soak) ---------------------
+
+-- as_user --
+-- what PostgREST sends first in each request's transaction: the role, then the claims
+select set_config('role', 'authenticated', true),
+       set_config('request.jwt.claims', %s, true)

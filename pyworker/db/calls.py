@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from pyworker.db.errors import DatabaseUnavailable, mapped_errors
+from pyworker.queries import Q
 
 
 async def async_fetch(
@@ -93,9 +94,8 @@ async def async_call_json(conn: AsyncConnection[Any], function: str, **params: A
 
 def user_rpc(conn: Connection[Any], user_id: str, function: str, **params: Any) -> Any:
     """Call public.<function> as the signed-in user `user_id` (one transaction), as
-    PostgREST does: `set local role authenticated`, then the token's claims."""
+    PostgREST does: role `authenticated` and the token's claims for this transaction."""
     claims = {"sub": str(user_id), "role": "authenticated", "aud": "authenticated"}
     with conn.transaction():
-        conn.execute("set local role authenticated")
-        conn.execute("select set_config('request.jwt.claims', %s, true)", [json.dumps(claims)])
+        conn.execute(Q["as_user"], [json.dumps(claims)])
         return call_rpc(conn, f"public.{function}", **params)
