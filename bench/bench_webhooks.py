@@ -561,8 +561,8 @@ def render(report: dict[str, Any]) -> str:
                 "",
                 f"Profile of `POST /api/webhook/stripe` ({prof['per_second']:,.0f} events/s while"
                 f" profiled, {prof['postgres_cpu_us_per_event']} µs PostgreSQL CPU per event;"
-                " events travel in batches, so a statement's calls/event is below 1; a"
-                " function's line includes the statements it runs):",
+                " statements inside the batch call, which runs once per batch of events and"
+                " is left out; a function's line includes the statements it runs):",
                 "",
                 statements_table(prof["statements"], "event"),
             ]
