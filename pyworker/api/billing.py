@@ -35,8 +35,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
         400: "The tier cannot be bought (e.g. the free tier)",
         401: "Missing, expired or invalid access token",
         403: "Account restricted",
-        404: "Unknown pack, tier or subscription",
-        409: "Already subscribed to this tier",
+        404: "No account for this token (user_not_found), or an unknown pack, tier or subscription",
+        409: "Already subscribed to this tier, or the subscription is not active for a plan change",
+        413: "Body over [api] max_body_bytes (payload_too_large), refused while it is read",
         422: "Invalid body",
         502: "Stripe failed; nothing was charged",
         503: "Payments are not configured on this server (no STRIPE_SECRET_KEY)",
@@ -44,7 +45,9 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ErrorOut, "description": text[s]} for s in statuses}
 
 
-router = APIRouter(prefix="/api/user", tags=["billing"], responses=_errors(401, 422, 502, 503))
+router = APIRouter(
+    prefix="/api/user", tags=["billing"], responses=_errors(401, 404, 413, 422, 502, 503)
+)
 
 User = Annotated[CurrentUser, Depends(current_user)]
 Svc = Annotated[Services, Depends(services)]
@@ -146,7 +149,7 @@ def _period_end(subscription: Any) -> datetime | None:
     return datetime.fromtimestamp(end, UTC) if end else None
 
 
-@router.post("/buy_pack", response_model=CheckoutOut, responses=_errors(403, 404))
+@router.post("/buy_pack", response_model=CheckoutOut, responses=_errors(403))
 async def buy_pack(
     body: BuyPackBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> CheckoutOut:
@@ -173,7 +176,7 @@ async def buy_pack(
     return CheckoutOut(checkout_url=session.url or "", session_id=session.id)
 
 
-@router.post("/buy_quick_pack", response_model=QuickPackOut, responses=_errors(403, 404))
+@router.post("/buy_quick_pack", response_model=QuickPackOut, responses=_errors(403))
 async def buy_quick_pack(
     body: BuyPackBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> QuickPackOut:
@@ -197,7 +200,7 @@ async def buy_quick_pack(
     return QuickPackOut(client_secret=intent.client_secret or "", payment_intent_id=intent.id)
 
 
-@router.post("/subscribe", response_model=SubscribeOut, responses=_errors(400, 403, 404, 409))
+@router.post("/subscribe", response_model=SubscribeOut, responses=_errors(400, 403, 409))
 async def subscribe(
     body: SubscribeBody, user: User, svc: Svc, idempotency_key: IdempotencyKey = None
 ) -> SubscribeOut:
@@ -255,7 +258,7 @@ async def subscribe(
     return SubscribeOut(checkout_url=session.url or "", session_id=session.id)
 
 
-@router.post("/cancel_subscription", response_model=CancelOut, responses=_errors(404))
+@router.post("/cancel_subscription", response_model=CancelOut)
 async def cancel_subscription(
     user: User, svc: Svc, body: CancelBody | None = None, idempotency_key: IdempotencyKey = None
 ) -> CancelOut:

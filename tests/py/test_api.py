@@ -421,3 +421,29 @@ def test_unknown_route_uses_the_error_shape(client: TestClient) -> None:
     response = client.get("/nope")
     assert response.status_code == 404
     assert response.json() == {"error": {"code": "not_found", "message": "Not Found", "detail": {}}}
+
+
+USER_ROUTES = [
+    ("/api/user/buy_pack", {"pack_id": "small"}),
+    ("/api/user/buy_quick_pack", {"pack_id": "small"}),
+    ("/api/user/subscribe", {"tier": "premium"}),
+    ("/api/user/cancel_subscription", {"immediately": False}),
+    ("/api/user/billing_portal", None),
+]
+
+
+@pytest.mark.parametrize(("path", "body"), USER_ROUTES)
+def test_every_user_route_answers_and_documents_404_and_413(
+    db: TestDatabase, client: TestClient, fake_stripe: FakeStripe, path: str, body: object
+) -> None:
+    documented = client.get("/openapi.json").json()["paths"][path]["post"]["responses"]
+    # a valid token whose account is gone (deleted meanwhile)
+    gone = client.post(path, json=body, headers=auth(uuid.uuid4()))
+    assert (gone.status_code, error_code(gone)) == (404, "user_not_found")
+    assert "404" in documented
+    # a body over [api] max_body_bytes is refused while it is read
+    user = db.create_user()
+    big = client.post(path, json={"pad": "x" * 20_000}, headers=auth(user))
+    assert (big.status_code, error_code(big)) == (413, "payload_too_large")
+    assert "413" in documented
+    assert fake_stripe.calls == []  # neither reached Stripe
