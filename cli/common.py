@@ -21,7 +21,12 @@ err_console = Console(stderr=True)
 
 DbUrl = Annotated[
     str | None,
-    typer.Option("--db-url", help="PostgreSQL URL (default: $DATABASE_URL).", show_default=False),
+    typer.Option(
+        "--db-url",
+        help="PostgreSQL URL (default: $DATABASE_URL; commands that need a session, such as"
+        " db migrate, use $DIRECT_URL when it is set).",
+        show_default=False,
+    ),
 ]
 JsonOut = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
