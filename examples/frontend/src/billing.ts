@@ -1,7 +1,7 @@
 // Payments go through the Python API (Stripe): fetch with the user's access token.
 // Request and response types follow docs/openapi.json.
 import { accessToken, type Client } from './client'
-import { FlirtError, fromApiResponse, fromNetwork, fromStatus } from './errors'
+import { FlirtError, fromApiResponse, fromNetwork, fromStatus, withRetry } from './errors'
 
 /** POST /api/user/buy_pack and /buy_quick_pack: BuyPackBody */
 export type BuyPackBody = { pack_id: string }
@@ -33,21 +33,26 @@ async function post<T>(supabase: Client, apiUrl: string, path: string, body?: ob
   if (token === null) {
     throw new FlirtError(fromStatus('api', 401, 'not_authenticated', 'Sign in to continue.'))
   }
-  let response: Response
-  try {
-    response = await fetch(`${apiUrl}/api/user/${path}`, {
-      method: 'POST',
-      headers: {
-        Authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    })
-  } catch (cause) {
-    throw new FlirtError(fromNetwork(cause))
-  }
-  if (!response.ok) throw new FlirtError(await fromApiResponse(response))
-  return (await response.json()) as T
+  // One key per click: a retry after a network failure or 5xx gets the first Stripe object.
+  const idempotencyKey = crypto.randomUUID()
+  return withRetry(async () => {
+    let response: Response
+    try {
+      response = await fetch(`${apiUrl}/api/user/${path}`, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Idempotency-Key': idempotencyKey,
+          ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      })
+    } catch (cause) {
+      throw new FlirtError(fromNetwork(cause))
+    }
+    if (!response.ok) throw new FlirtError(await fromApiResponse(response))
+    return (await response.json()) as T
+  })
 }
 
 /** Buy a pack on Stripe Checkout; credits arrive with the payment's webhook. */
