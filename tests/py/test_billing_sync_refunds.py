@@ -276,3 +276,21 @@ def test_refund_whose_grant_is_missing_fails_alone_and_sync_exits_1(
     # the other payment was still granted; the missed one waits for a sync from before it
     assert balances(db, fine)["purchased_credits"] == start + 100
     assert payment(db, lost) is None
+
+
+def test_dispute_won_before_sync_takes_nothing_and_restricts_nothing(
+    db: TestDatabase, fake_stripe: FakeStripe
+) -> None:
+    user = db.create_user()
+    start = balances(db, user)["purchased_credits"]
+    _, charge = paid_pack(fake_stripe, user, "small")
+    dispute = fake_stripe.dispute(charge["id"], status="won")
+
+    sync(db, fake_stripe)
+
+    account = db.fetchone(
+        "select purchased_credits, restricted_reason from users where id = %s", [user]
+    )
+    assert account == {"purchased_credits": start + 100, "restricted_reason": None}
+    row = db.fetchone("select status from private.disputes where id = %s", [dispute["id"]])
+    assert row == {"status": "won"}
