@@ -259,7 +259,8 @@ def test_refund_whose_grant_is_missing_fails_alone_and_sync_exits_1(
     _, old_charge = paid_pack(fake_stripe, lost, "small", created=int(time.time()) - 2 * 86400)
     old_charge["metadata"] = {"user_id": str(lost), "pack_id": "small"}
     fake_stripe.refund(old_charge["id"], old_charge["amount"])
-    paid_pack(fake_stripe, fine, "small")
+    _, charge = paid_pack(fake_stripe, fine, "small")
+    fake_stripe.refund(charge["id"], 250)  # listed after the refund that fails
 
     since = datetime.now(UTC) - timedelta(hours=1)
     env = {"STRIPE_SECRET_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
@@ -271,10 +272,12 @@ def test_refund_whose_grant_is_missing_fails_alone_and_sync_exits_1(
 
     assert result.exit_code == 1, result.output
     rows = json.loads(result.stdout)
-    [(status, outcome)] = outcomes(rows, "charge")
+    [(status, outcome), (status_fine, _)] = outcomes(rows, "charge")
     assert status == "failed" and "arrived before its grant" in outcome
-    # the other payment was still granted; the missed one waits for a sync from before it
-    assert balances(db, fine)["purchased_credits"] == start + 100
+    assert status_fine == "processed"
+    # the other payment and its refund were still applied; the missed grant waits for a
+    # sync from before it
+    assert balances(db, fine)["purchased_credits"] == start + 100 - 51
     assert payment(db, lost) is None
 
 
