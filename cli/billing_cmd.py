@@ -36,7 +36,8 @@ def sync(
     db: DbUrl = None,
     as_json: JsonOut = False,
 ) -> None:
-    """Apply Checkout Sessions, PaymentIntents and subscriptions that webhooks missed."""
+    """Apply Checkout Sessions, PaymentIntents, subscriptions, refunds and disputes that
+    webhooks missed (exit 1 if one of them failed; the others are still applied)."""
     start = _parse_since(since)
     client = make_stripe_client(config(), secrets())
     if client is None:
@@ -57,8 +58,11 @@ def sync(
 
         results = sync_since(conn, client, start, all_subscriptions, on_result=advance)
     rows = [vars(r) for r in results]
+    failed = any(r["status"] == "failed" for r in rows)
     if as_json:
         emit(rows, True)
+        if failed:
+            raise typer.Exit(1)
         return
     changed = [
         r
@@ -72,6 +76,8 @@ def sync(
         title=f"Stripe objects since {start:%Y-%m-%d %H:%M}Z",
     )
     typer.echo(f"{len(rows)} objects checked, {len(changed)} applied or updated")
+    if failed:
+        raise typer.Exit(1)
 
 
 @webhooks_app.command("list")

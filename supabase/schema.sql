@@ -3395,12 +3395,43 @@ CREATE FUNCTION private.sync_stripe_object(object jsonb, observed_at timestamp w
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
+declare
+  v_refunded integer := coalesce((object ->> 'amount_refunded')::integer, 0);
+  v_closed text[] := array['won', 'lost', 'warning_closed'];
 begin
+  -- what a previous sync or the webhook already applied is said so (the handlers would change
+  -- nothing either): the operator sees what this run did
+  if object ->> 'object' = 'charge'
+     and (exists (select 1 from public.payments p
+                   where (p.stripe_payment_intent_id = private.stripe_id(object -> 'payment_intent')
+                          or p.stripe_charge_id = object ->> 'id')
+                     and p.amount_refunded_cents >= v_refunded)
+          or exists (select 1 from private.subscription_refunds r
+                      where r.stripe_charge_id = object ->> 'id'
+                        and r.amount_refunded_cents >= v_refunded)) then
+    return private.billing_outcome('processed', format('already applied: refund %s/%s of charge %s',
+      v_refunded, object ->> 'amount', object ->> 'id'));
+  end if;
+  if object ->> 'object' = 'dispute'
+     and exists (select 1 from private.disputes d
+                  where d.id = object ->> 'id'
+                    and (d.status = object ->> 'status'
+                         or (d.status <> all (v_closed) and object ->> 'status' <> all (v_closed)))) then
+    return private.billing_outcome('processed', format('already applied: dispute %s (%s)',
+      object ->> 'id', object ->> 'status'));
+  end if;
   return case object ->> 'object'
     when 'checkout.session' then private.apply_checkout_session(object)
     when 'payment_intent' then private.apply_payment_intent(object)
     when 'subscription' then
       private.apply_subscription(object, observed_at, object ->> 'status' = 'canceled')
+    when 'charge' then
+      private.apply_charge_refunded(object, format('sync:%s:%s', object ->> 'id',
+                                                   coalesce(object ->> 'amount_refunded', '0')))
+    when 'dispute' then
+      case when object ->> 'status' = any (v_closed)
+           then private.apply_charge_dispute_closed(object, 'sync:' || (object ->> 'id'))
+           else private.apply_charge_dispute(object, 'sync:' || (object ->> 'id')) end
     else private.billing_outcome('ignored', format('object %s not synced', object ->> 'object'))
   end;
 end

@@ -48,6 +48,8 @@ class FakeStripe:
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     charges: dict[str, dict[str, Any]] = field(default_factory=dict)
+    refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    disputes: dict[str, dict[str, Any]] = field(default_factory=dict)
     line_items: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
@@ -110,6 +112,47 @@ class FakeStripe:
         }
         self.charges[cid] = charge
         return charge
+
+    def refund(self, charge_id: str, amount: int) -> dict[str, Any]:
+        """A refund of `amount` (listed by `GET /v1/refunds`); the charge's amount_refunded
+        grows by it, as Stripe's does."""
+        with self.lock:
+            charge = self.charges[charge_id]
+            charge["amount_refunded"] += amount
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            refund = {
+                "id": new_id("re"),
+                "object": "refund",
+                "amount": amount,
+                "charge": charge_id,
+                "currency": charge["currency"],
+                "payment_intent": charge["payment_intent"],
+                "status": "succeeded",
+                "created": int(time.time()),
+            }
+            self.refunds[refund["id"]] = refund
+            return refund
+
+    def dispute(
+        self, charge_id: str, status: str = "needs_response", reason: str = "fraudulent"
+    ) -> dict[str, Any]:
+        """A dispute of a charge (listed by `GET /v1/disputes`): its charge is an id, and it
+        names no customer."""
+        with self.lock:
+            charge = self.charges[charge_id]
+            dispute = {
+                "id": new_id("du"),
+                "object": "dispute",
+                "amount": charge["amount"],
+                "charge": charge_id,
+                "currency": charge["currency"],
+                "payment_intent": charge["payment_intent"],
+                "reason": reason,
+                "status": status,
+                "created": int(time.time()),
+            }
+            self.disputes[dispute["id"]] = dispute
+            return dispute
 
     def add_subscription(
         self, customer: str, price: str, user_id: str, status: str = "active", **extra: Any
@@ -482,6 +525,8 @@ LISTS = {
     "/v1/checkout/sessions": "sessions",
     "/v1/payment_intents": "intents",
     "/v1/subscriptions": "subscriptions",
+    "/v1/refunds": "refunds",
+    "/v1/disputes": "disputes",
 }
 
 
