@@ -669,6 +669,7 @@ declare
   v_restriction text := private.dispute_restriction(v_id, dispute ->> 'reason');
   v_restricted boolean := false;
 begin
+  perform private.lock_payment_intent(v_intent);
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge_id
@@ -677,16 +678,8 @@ begin
   if found then
     v_user := v_payment.user_id;  -- null when the account was deleted
   elsif jsonb_typeof(v_charge) = 'object' then
-    -- a pack payment whose grant has not been applied yet (as for refunds): fail so that
-    -- Stripe retries this dispute after the grant exists, which it then claws back
-    if coalesce(v_charge #>> '{metadata,pack_id}', v_charge #>> '{payment_intent,metadata,pack_id}')
-         is not null
-       and not exists (select 1 from public.stripe_webhook_events e
-                        where e.status = 'rejected'
-                          and v_intent in (e.payload #>> '{data,object,id}',
-                                           e.payload #>> '{data,object,payment_intent}')) then
-      raise exception 'dispute % of pack payment % arrived before its grant', v_id, v_intent;
-    end if;
+    -- no pack granted for this charge: a subscription invoice, a rejected pack payment, or a
+    -- pack whose grant is still to come (which takes it back: take_back_earlier_reversals)
     v_user := private.charge_user(v_charge);
     if v_user is null then
       return private.billing_outcome('ignored', 'no account for charge ' || v_charge_id);
@@ -702,7 +695,9 @@ begin
   values (v_id, v_user, v_charge_id, v_intent, v_payment.id,
           coalesce((dispute ->> 'amount')::integer, 0), coalesce(dispute ->> 'currency', ''),
           coalesce(dispute ->> 'reason', 'unknown'), coalesce(dispute ->> 'status', 'needs_response'))
-  on conflict (id) do nothing;
+  on conflict (id) do update
+    set payment_id = coalesce(private.disputes.payment_id, excluded.payment_id)
+    where private.disputes.payment_id is null and excluded.payment_id is not null;
   select d.* into v_row from private.disputes d where d.id = v_id for update;
   -- Stripe does not guarantee order: a dispute already closed as won (or an inquiry closed)
   -- takes nothing
@@ -733,7 +728,7 @@ begin
   end if;
   return private.billing_outcome('processed', format(
     'dispute %s (%s) on %s charge %s: clawed back %s credits, %s', v_id, dispute ->> 'reason',
-    case when v_payment.id is null then 'subscription' else 'pack' end, v_charge_id, v_delta,
+    case when v_payment.id is null then 'no pack' else 'pack' end, v_charge_id, v_delta,
     case when v_restricted then 'account restricted'
          when v_user is null then 'no account'
          else 'account already restricted' end),
@@ -805,6 +800,7 @@ declare
   v_target integer;
   v_delta integer;
 begin
+  perform private.lock_payment_intent(private.stripe_id(charge -> 'payment_intent'));
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = private.stripe_id(charge -> 'payment_intent')
@@ -1146,24 +1142,12 @@ CREATE FUNCTION private.apply_unpaid_charge_refund(charge jsonb) RETURNS jsonb
     AS $$
 declare
   v_intent text := private.stripe_id(charge -> 'payment_intent');
-  v_user uuid;
+  v_user uuid := private.charge_user(charge);
+  v_pack text := coalesce(charge #>> '{metadata,pack_id}',
+                          charge #>> '{payment_intent,metadata,pack_id}');
   v_refunded integer := coalesce((charge ->> 'amount_refunded')::integer, 0);
 begin
-  if charge #>> '{metadata,pack_id}' is not null then
-    if exists (select 1 from public.stripe_webhook_events e
-                where e.status = 'rejected'
-                  and v_intent in (e.payload #>> '{data,object,id}',
-                                   e.payload #>> '{data,object,payment_intent}')) then
-      return private.billing_outcome('processed', format(
-        'refund %s/%s of rejected payment %s: nothing was granted, nothing to claw back',
-        v_refunded, charge ->> 'amount', v_intent));
-    end if;
-    -- a pack payment whose grant has not been applied yet (its event failed or is in
-    -- flight): fail so that Stripe retries this refund after the grant exists
-    raise exception 'refund of pack payment % arrived before its grant', v_intent;
-  end if;
-  v_user := private.charge_user(charge);
-  if v_user is null then
+  if v_user is null and v_pack is null then
     return private.billing_outcome('ignored', 'no account for charge ' || (charge ->> 'id'));
   end if;
   insert into private.subscription_refunds as r
@@ -1177,8 +1161,10 @@ begin
     set amount_refunded_cents = greatest(r.amount_refunded_cents, excluded.amount_refunded_cents),
         updated_at = now();
   return private.billing_outcome('processed', format(
-    'refund %s/%s of charge %s (no credit pack): recorded, no credits clawed back',
-    v_refunded, charge ->> 'amount', charge ->> 'id'));
+    'refund %s/%s of charge %s, which granted no credit pack: recorded, nothing clawed back'
+    '%s', v_refunded, charge ->> 'amount', charge ->> 'id',
+    case when v_pack is not null
+         then format(' (a grant of pack %s for %s takes it back)', v_pack, v_intent) else '' end));
 end
 $$;
 
@@ -1890,7 +1876,9 @@ declare
   v_payment bigint;
   v_credits integer;
   v_balance integer;
+  v_taken integer;
 begin
+  perform private.lock_payment_intent(payment_intent);
   -- not `active`: a pack retired after the customer paid is still owed
   select p.* into v_pack from public.credit_packs p where p.id = pack;
   if not found then
@@ -1931,9 +1919,14 @@ begin
     perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
       'The payment belongs to no existing account.');
   end if;
+  v_taken := private.take_back_earlier_reversals(v_payment);
   return private.billing_outcome('processed',
-    format('granted %s credits (pack %s) for %s', v_credits, pack, payment_intent),
-    jsonb_build_object('granted', true, 'credits', v_credits, 'credits_remaining', v_balance));
+    format('granted %s credits (pack %s) for %s%s', v_credits, pack, payment_intent,
+           case when v_taken > 0
+                then format(', then took back %s for its earlier refund or dispute', v_taken)
+                else '' end),
+    jsonb_build_object('granted', true, 'credits', v_credits,
+                       'credits_remaining', v_balance - v_taken));
 end
 $$;
 
@@ -2175,6 +2168,20 @@ CREATE FUNCTION private.list_stripe_events(status_filter text DEFAULT NULL::text
        order by e.received_at desc, e.id
        limit greatest(1, least(max_rows, 1000))
     ) r
+$$;
+
+-- Name: lock_payment_intent(text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.lock_payment_intent(payment_intent text) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  if payment_intent is not null then
+    perform pg_catalog.pg_advisory_xact_lock(
+      pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0));
+  end if;
+end
 $$;
 
 -- Name: move_credits(uuid, integer, integer, text, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: -
@@ -3397,28 +3404,43 @@ CREATE FUNCTION private.sync_stripe_object(object jsonb, observed_at timestamp w
     AS $$
 declare
   v_refunded integer := coalesce((object ->> 'amount_refunded')::integer, 0);
+  v_intent text := private.stripe_id(object -> 'payment_intent');
+  v_charge text := coalesce(private.stripe_id(object -> 'charge'), object ->> 'id');
   v_closed text[] := array['won', 'lost', 'warning_closed'];
+  v_payment public.payments;
 begin
   -- what a previous sync or the webhook already applied is said so (the handlers would change
-  -- nothing either): the operator sees what this run did
+  -- nothing either): the operator sees what this run did. A payment decides alone when there
+  -- is one; what was recorded without it counts only while no pack is granted for the charge.
+  if object ->> 'object' in ('charge', 'dispute') then
+    select p.* into v_payment
+      from public.payments p
+     where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge
+     limit 1;
+  end if;
   if object ->> 'object' = 'charge'
-     and (exists (select 1 from public.payments p
-                   where (p.stripe_payment_intent_id = private.stripe_id(object -> 'payment_intent')
-                          or p.stripe_charge_id = object ->> 'id')
-                     and p.amount_refunded_cents >= v_refunded)
-          or exists (select 1 from private.subscription_refunds r
-                      where r.stripe_charge_id = object ->> 'id'
-                        and r.amount_refunded_cents >= v_refunded)) then
+     and (case when v_payment.id is not null then v_payment.amount_refunded_cents >= v_refunded
+               else exists (select 1 from private.subscription_refunds r
+                             where r.stripe_charge_id = object ->> 'id'
+                               and r.amount_refunded_cents >= v_refunded) end) then
     return private.billing_outcome('processed', format('already applied: refund %s/%s of charge %s',
       v_refunded, object ->> 'amount', object ->> 'id'));
   end if;
   if object ->> 'object' = 'dispute'
      and exists (select 1 from private.disputes d
                   where d.id = object ->> 'id'
+                    and d.payment_id is not distinct from v_payment.id
                     and (d.status = object ->> 'status'
                          or (d.status <> all (v_closed) and object ->> 'status' <> all (v_closed)))) then
     return private.billing_outcome('processed', format('already applied: dispute %s (%s)',
       object ->> 'id', object ->> 'status'));
+  end if;
+  if object ->> 'object' = 'dispute' and object ->> 'status' = 'lost' and v_payment.id is not null
+     and exists (select 1 from private.disputes d
+                  where d.id = object ->> 'id' and d.payment_id is null) then
+    -- lost, and recorded before its pack was granted by a release that did not take it back
+    -- then: its opening takes the pack back now, its closing is applied below
+    perform private.apply_charge_dispute(object, 'sync:' || (object ->> 'id'));
   end if;
   return case object ->> 'object'
     when 'checkout.session' then private.apply_checkout_session(object)
@@ -3434,6 +3456,59 @@ begin
            else private.apply_charge_dispute(object, 'sync:' || (object ->> 'id')) end
     else private.billing_outcome('ignored', format('object %s not synced', object ->> 'object'))
   end;
+end
+$$;
+
+-- Name: take_back_earlier_reversals(bigint); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.take_back_earlier_reversals(payment bigint) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_payment public.payments;
+  v_refund private.subscription_refunds;
+  v_dispute private.disputes;
+  v_taken integer := 0;
+  v_delta integer;
+begin
+  select p.* into v_payment from public.payments p where p.id = payment;
+  for v_refund in
+    delete from private.subscription_refunds r
+     where r.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
+        or r.stripe_charge_id = v_payment.stripe_charge_id
+    returning r.*
+  loop
+    v_taken := v_taken + (private.apply_charge_refunded(
+      jsonb_build_object('id', v_refund.stripe_charge_id,
+                         'payment_intent', v_payment.stripe_payment_intent_id,
+                         'amount', v_refund.amount_cents,
+                         'amount_refunded', v_refund.amount_refunded_cents),
+      'grant:' || v_refund.stripe_charge_id) ->> 'clawed_back')::integer;
+  end loop;
+  for v_dispute in
+    update private.disputes d set payment_id = v_payment.id, updated_at = now()
+     where d.payment_id is null
+       and (d.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
+            or d.stripe_charge_id = v_payment.stripe_charge_id)
+    returning d.*
+  loop
+    if v_dispute.status not in ('won', 'warning_closed') then
+      select p.credits_granted - p.credits_clawed_back into v_delta
+        from public.payments p where p.id = v_payment.id;
+      update public.payments p
+         set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+       where p.id = v_payment.id;
+      if v_delta > 0 then
+        perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
+          'dispute_clawback:grant:' || v_dispute.id, v_dispute.id,
+          jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
+                             'reason', v_dispute.reason));
+        v_taken := v_taken + v_delta;
+      end if;
+    end if;
+  end loop;
+  return v_taken;
 end
 $$;
 
@@ -3707,7 +3782,7 @@ CREATE TABLE private.subscription_refunds (
 
 -- Name: TABLE subscription_refunds; Type: COMMENT; Schema: private; Owner: -
 
-COMMENT ON TABLE private.subscription_refunds IS 'Refunded charges that bought no credit pack (subscription invoices): recorded, nothing clawed back.';
+COMMENT ON TABLE private.subscription_refunds IS 'Refunded charges with no credit pack payment: subscription invoices (nothing clawed back), or a pack whose grant comes later (moved to its payment and clawed back by the grant).';
 
 -- Name: action_costs; Type: TABLE; Schema: public; Owner: -
 
@@ -3934,6 +4009,10 @@ ALTER TABLE ONLY public.users
 ALTER TABLE ONLY public.users
     ADD CONSTRAINT users_subscription_id_key UNIQUE (subscription_id);
 
+-- Name: disputes_payment_intent_idx; Type: INDEX; Schema: private; Owner: -
+
+CREATE INDEX disputes_payment_intent_idx ON private.disputes USING btree (stripe_payment_intent_id) WHERE (payment_id IS NULL);
+
 -- Name: disputes_user_id_idx; Type: INDEX; Schema: private; Owner: -
 
 CREATE INDEX disputes_user_id_idx ON private.disputes USING btree (user_id);
@@ -3941,6 +4020,10 @@ CREATE INDEX disputes_user_id_idx ON private.disputes USING btree (user_id);
 -- Name: screenshot_deletions_run_after_idx; Type: INDEX; Schema: private; Owner: -
 
 CREATE INDEX screenshot_deletions_run_after_idx ON private.screenshot_deletions USING btree (run_after);
+
+-- Name: subscription_refunds_payment_intent_idx; Type: INDEX; Schema: private; Owner: -
+
+CREATE INDEX subscription_refunds_payment_intent_idx ON private.subscription_refunds USING btree (stripe_payment_intent_id);
 
 -- Name: subscription_refunds_user_id_idx; Type: INDEX; Schema: private; Owner: -
 
@@ -4608,6 +4691,11 @@ GRANT ALL ON FUNCTION private.ledger_mismatches_page(after_id uuid, page_size in
 REVOKE ALL ON FUNCTION private.list_stripe_events(status_filter text, type_filter text, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.list_stripe_events(status_filter text, type_filter text, max_rows integer) TO service_role;
 
+-- Name: FUNCTION lock_payment_intent(payment_intent text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.lock_payment_intent(payment_intent text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.lock_payment_intent(payment_intent text) TO service_role;
+
 -- Name: FUNCTION move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb) FROM PUBLIC;
@@ -4799,6 +4887,11 @@ REVOKE ALL ON FUNCTION private.sync_config(cfg jsonb) FROM PUBLIC;
 
 REVOKE ALL ON FUNCTION private.sync_stripe_object(object jsonb, observed_at timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.sync_stripe_object(object jsonb, observed_at timestamp with time zone) TO service_role;
+
+-- Name: FUNCTION take_back_earlier_reversals(payment bigint); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.take_back_earlier_reversals(payment bigint) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.take_back_earlier_reversals(payment bigint) TO service_role;
 
 -- Name: FUNCTION validate_action_input(action_type text, input jsonb, max_input_chars integer, max_input_bytes integer, user_id uuid); Type: ACL; Schema: private; Owner: -
 

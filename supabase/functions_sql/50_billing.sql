@@ -143,6 +143,78 @@ grant execute on function private.change_tier(uuid, text, text, jsonb) to servic
 -- purchases
 -- ---------------------------------------------------------------------------
 
+-- Transaction lock on one PaymentIntent. Its grant and its refunds and disputes take it: a
+-- refund applied while the grant commits waits, then sees the payment (else it would record
+-- the refund as one of no pack while the grant misses it, and the pack would stay granted).
+create or replace function private.lock_payment_intent(payment_intent text) returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+  if payment_intent is not null then
+    perform pg_catalog.pg_advisory_xact_lock(
+      pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0));
+  end if;
+end
+$$;
+grant execute on function private.lock_payment_intent(text) to service_role;
+
+-- A pack just granted whose refund or dispute was applied before it (Stripe does not order
+-- events, a charge need not name its pack, and sync may list the refund first): take back
+-- now what that refund or dispute takes. Returns the credits taken back.
+create or replace function private.take_back_earlier_reversals(payment bigint) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_payment public.payments;
+  v_refund private.subscription_refunds;
+  v_dispute private.disputes;
+  v_taken integer := 0;
+  v_delta integer;
+begin
+  select p.* into v_payment from public.payments p where p.id = payment;
+  for v_refund in
+    delete from private.subscription_refunds r
+     where r.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
+        or r.stripe_charge_id = v_payment.stripe_charge_id
+    returning r.*
+  loop
+    v_taken := v_taken + (private.apply_charge_refunded(
+      jsonb_build_object('id', v_refund.stripe_charge_id,
+                         'payment_intent', v_payment.stripe_payment_intent_id,
+                         'amount', v_refund.amount_cents,
+                         'amount_refunded', v_refund.amount_refunded_cents),
+      'grant:' || v_refund.stripe_charge_id) ->> 'clawed_back')::integer;
+  end loop;
+  for v_dispute in
+    update private.disputes d set payment_id = v_payment.id, updated_at = now()
+     where d.payment_id is null
+       and (d.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
+            or d.stripe_charge_id = v_payment.stripe_charge_id)
+    returning d.*
+  loop
+    if v_dispute.status not in ('won', 'warning_closed') then
+      select p.credits_granted - p.credits_clawed_back into v_delta
+        from public.payments p where p.id = v_payment.id;
+      update public.payments p
+         set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+       where p.id = v_payment.id;
+      if v_delta > 0 then
+        perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
+          'dispute_clawback:grant:' || v_dispute.id, v_dispute.id,
+          jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
+                             'reason', v_dispute.reason));
+        v_taken := v_taken + v_delta;
+      end if;
+    end if;
+  end loop;
+  return v_taken;
+end
+$$;
+grant execute on function private.take_back_earlier_reversals(bigint) to service_role;
+
 -- Grant a pack (credits + bonus, purchased bucket) for one PaymentIntent, at most once ever.
 create or replace function private.grant_purchase(
   target_user uuid,
@@ -163,7 +235,9 @@ declare
   v_payment bigint;
   v_credits integer;
   v_balance integer;
+  v_taken integer;
 begin
+  perform private.lock_payment_intent(payment_intent);
   -- not `active`: a pack retired after the customer paid is still owed
   select p.* into v_pack from public.credit_packs p where p.id = pack;
   if not found then
@@ -204,9 +278,14 @@ begin
     perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
       'The payment belongs to no existing account.');
   end if;
+  v_taken := private.take_back_earlier_reversals(v_payment);
   return private.billing_outcome('processed',
-    format('granted %s credits (pack %s) for %s', v_credits, pack, payment_intent),
-    jsonb_build_object('granted', true, 'credits', v_credits, 'credits_remaining', v_balance));
+    format('granted %s credits (pack %s) for %s%s', v_credits, pack, payment_intent,
+           case when v_taken > 0
+                then format(', then took back %s for its earlier refund or dispute', v_taken)
+                else '' end),
+    jsonb_build_object('granted', true, 'credits', v_credits,
+                       'credits_remaining', v_balance - v_taken));
 end
 $$;
 grant execute on function private.grant_purchase(uuid, text, text, integer, text, text, text, text)
@@ -474,9 +553,10 @@ grant execute on function private.apply_invoice(jsonb, timestamptz, boolean) to 
 -- refunds and disputes (clawbacks take from the purchased bucket only)
 -- ---------------------------------------------------------------------------
 
--- charge.refunded of a charge that granted no pack: a rejected pack payment (nothing to take
--- back), a pack whose grant is still to come (fail: Stripe retries it), or a subscription
--- invoice (recorded in private.subscription_refunds; its daily credits are not clawed back).
+-- charge.refunded of a charge that granted no pack: a subscription invoice (its daily
+-- credits are not clawed back), a pack payment rejected (R4: nothing was granted), or a pack
+-- whose grant is still to come. Recorded in private.subscription_refunds: a pack granted
+-- later for this PaymentIntent is taken back at once (private.take_back_earlier_reversals).
 create or replace function private.apply_unpaid_charge_refund(charge jsonb) returns jsonb
 language plpgsql
 security definer
@@ -484,24 +564,12 @@ set search_path = ''
 as $$
 declare
   v_intent text := private.stripe_id(charge -> 'payment_intent');
-  v_user uuid;
+  v_user uuid := private.charge_user(charge);
+  v_pack text := coalesce(charge #>> '{metadata,pack_id}',
+                          charge #>> '{payment_intent,metadata,pack_id}');
   v_refunded integer := coalesce((charge ->> 'amount_refunded')::integer, 0);
 begin
-  if charge #>> '{metadata,pack_id}' is not null then
-    if exists (select 1 from public.stripe_webhook_events e
-                where e.status = 'rejected'
-                  and v_intent in (e.payload #>> '{data,object,id}',
-                                   e.payload #>> '{data,object,payment_intent}')) then
-      return private.billing_outcome('processed', format(
-        'refund %s/%s of rejected payment %s: nothing was granted, nothing to claw back',
-        v_refunded, charge ->> 'amount', v_intent));
-    end if;
-    -- a pack payment whose grant has not been applied yet (its event failed or is in
-    -- flight): fail so that Stripe retries this refund after the grant exists
-    raise exception 'refund of pack payment % arrived before its grant', v_intent;
-  end if;
-  v_user := private.charge_user(charge);
-  if v_user is null then
+  if v_user is null and v_pack is null then
     return private.billing_outcome('ignored', 'no account for charge ' || (charge ->> 'id'));
   end if;
   insert into private.subscription_refunds as r
@@ -515,8 +583,10 @@ begin
     set amount_refunded_cents = greatest(r.amount_refunded_cents, excluded.amount_refunded_cents),
         updated_at = now();
   return private.billing_outcome('processed', format(
-    'refund %s/%s of charge %s (no credit pack): recorded, no credits clawed back',
-    v_refunded, charge ->> 'amount', charge ->> 'id'));
+    'refund %s/%s of charge %s, which granted no credit pack: recorded, nothing clawed back'
+    '%s', v_refunded, charge ->> 'amount', charge ->> 'id',
+    case when v_pack is not null
+         then format(' (a grant of pack %s for %s takes it back)', v_pack, v_intent) else '' end));
 end
 $$;
 grant execute on function private.apply_unpaid_charge_refund(jsonb) to service_role;
@@ -534,6 +604,7 @@ declare
   v_target integer;
   v_delta integer;
 begin
+  perform private.lock_payment_intent(private.stripe_id(charge -> 'payment_intent'));
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = private.stripe_id(charge -> 'payment_intent')
@@ -606,6 +677,7 @@ declare
   v_restriction text := private.dispute_restriction(v_id, dispute ->> 'reason');
   v_restricted boolean := false;
 begin
+  perform private.lock_payment_intent(v_intent);
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge_id
@@ -614,16 +686,8 @@ begin
   if found then
     v_user := v_payment.user_id;  -- null when the account was deleted
   elsif jsonb_typeof(v_charge) = 'object' then
-    -- a pack payment whose grant has not been applied yet (as for refunds): fail so that
-    -- Stripe retries this dispute after the grant exists, which it then claws back
-    if coalesce(v_charge #>> '{metadata,pack_id}', v_charge #>> '{payment_intent,metadata,pack_id}')
-         is not null
-       and not exists (select 1 from public.stripe_webhook_events e
-                        where e.status = 'rejected'
-                          and v_intent in (e.payload #>> '{data,object,id}',
-                                           e.payload #>> '{data,object,payment_intent}')) then
-      raise exception 'dispute % of pack payment % arrived before its grant', v_id, v_intent;
-    end if;
+    -- no pack granted for this charge: a subscription invoice, a rejected pack payment, or a
+    -- pack whose grant is still to come (which takes it back: take_back_earlier_reversals)
     v_user := private.charge_user(v_charge);
     if v_user is null then
       return private.billing_outcome('ignored', 'no account for charge ' || v_charge_id);
@@ -639,7 +703,9 @@ begin
   values (v_id, v_user, v_charge_id, v_intent, v_payment.id,
           coalesce((dispute ->> 'amount')::integer, 0), coalesce(dispute ->> 'currency', ''),
           coalesce(dispute ->> 'reason', 'unknown'), coalesce(dispute ->> 'status', 'needs_response'))
-  on conflict (id) do nothing;
+  on conflict (id) do update
+    set payment_id = coalesce(private.disputes.payment_id, excluded.payment_id)
+    where private.disputes.payment_id is null and excluded.payment_id is not null;
   select d.* into v_row from private.disputes d where d.id = v_id for update;
   -- Stripe does not guarantee order: a dispute already closed as won (or an inquiry closed)
   -- takes nothing
@@ -670,7 +736,7 @@ begin
   end if;
   return private.billing_outcome('processed', format(
     'dispute %s (%s) on %s charge %s: clawed back %s credits, %s', v_id, dispute ->> 'reason',
-    case when v_payment.id is null then 'subscription' else 'pack' end, v_charge_id, v_delta,
+    case when v_payment.id is null then 'no pack' else 'pack' end, v_charge_id, v_delta,
     case when v_restricted then 'account restricted'
          when v_user is null then 'no account'
          else 'account already restricted' end),
@@ -930,28 +996,43 @@ set search_path = ''
 as $$
 declare
   v_refunded integer := coalesce((object ->> 'amount_refunded')::integer, 0);
+  v_intent text := private.stripe_id(object -> 'payment_intent');
+  v_charge text := coalesce(private.stripe_id(object -> 'charge'), object ->> 'id');
   v_closed text[] := array['won', 'lost', 'warning_closed'];
+  v_payment public.payments;
 begin
   -- what a previous sync or the webhook already applied is said so (the handlers would change
-  -- nothing either): the operator sees what this run did
+  -- nothing either): the operator sees what this run did. A payment decides alone when there
+  -- is one; what was recorded without it counts only while no pack is granted for the charge.
+  if object ->> 'object' in ('charge', 'dispute') then
+    select p.* into v_payment
+      from public.payments p
+     where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge
+     limit 1;
+  end if;
   if object ->> 'object' = 'charge'
-     and (exists (select 1 from public.payments p
-                   where (p.stripe_payment_intent_id = private.stripe_id(object -> 'payment_intent')
-                          or p.stripe_charge_id = object ->> 'id')
-                     and p.amount_refunded_cents >= v_refunded)
-          or exists (select 1 from private.subscription_refunds r
-                      where r.stripe_charge_id = object ->> 'id'
-                        and r.amount_refunded_cents >= v_refunded)) then
+     and (case when v_payment.id is not null then v_payment.amount_refunded_cents >= v_refunded
+               else exists (select 1 from private.subscription_refunds r
+                             where r.stripe_charge_id = object ->> 'id'
+                               and r.amount_refunded_cents >= v_refunded) end) then
     return private.billing_outcome('processed', format('already applied: refund %s/%s of charge %s',
       v_refunded, object ->> 'amount', object ->> 'id'));
   end if;
   if object ->> 'object' = 'dispute'
      and exists (select 1 from private.disputes d
                   where d.id = object ->> 'id'
+                    and d.payment_id is not distinct from v_payment.id
                     and (d.status = object ->> 'status'
                          or (d.status <> all (v_closed) and object ->> 'status' <> all (v_closed)))) then
     return private.billing_outcome('processed', format('already applied: dispute %s (%s)',
       object ->> 'id', object ->> 'status'));
+  end if;
+  if object ->> 'object' = 'dispute' and object ->> 'status' = 'lost' and v_payment.id is not null
+     and exists (select 1 from private.disputes d
+                  where d.id = object ->> 'id' and d.payment_id is null) then
+    -- lost, and recorded before its pack was granted by a release that did not take it back
+    -- then: its opening takes the pack back now, its closing is applied below
+    perform private.apply_charge_dispute(object, 'sync:' || (object ->> 'id'));
   end if;
   return case object ->> 'object'
     when 'checkout.session' then private.apply_checkout_session(object)

@@ -250,17 +250,34 @@ def test_partial_refund_by_sync_claws_back_what_the_webhook_would(
     assert payment(db, offline)["status"] == "refunded"  # type: ignore[index]
 
 
-def test_refund_whose_grant_is_missing_fails_alone_and_sync_exits_1(
+def test_refund_whose_grant_is_missing_is_kept_and_the_later_grant_takes_it_back(
+    db: TestDatabase, fake_stripe: FakeStripe
+) -> None:
+    user = db.create_user()
+    start = balances(db, user)["purchased_credits"]
+    # paid before T and its grant was missed too: nothing to claw back from yet
+    _, charge = paid_pack(fake_stripe, user, "small", created=int(time.time()) - 2 * 86400)
+    fake_stripe.refund(charge["id"], charge["amount"])
+
+    [(status, outcome)] = outcomes(sync(db, fake_stripe), "charge")
+    assert status == "processed" and "a grant of pack small" in outcome
+    assert payment(db, user) is None
+
+    # a sync from before the payment grants it, and the refund takes it back at once
+    sync(db, fake_stripe, since=datetime.now(UTC) - timedelta(days=3))
+    assert balances(db, user)["purchased_credits"] == start
+    assert ledger(db, user) == [("purchase", granted("small")), ("refund_clawback", -100)]
+
+
+def test_an_object_that_fails_fails_alone_and_sync_exits_1(
     db: TestDatabase, fake_stripe: FakeStripe
 ) -> None:
     lost, fine = db.create_user(), db.create_user()
     start = balances(db, fine)["purchased_credits"]
-    # paid before T and its grant was missed too: nothing to claw back from yet
-    _, old_charge = paid_pack(fake_stripe, lost, "small", created=int(time.time()) - 2 * 86400)
-    old_charge["metadata"] = {"user_id": str(lost), "pack_id": "small"}
-    fake_stripe.refund(old_charge["id"], old_charge["amount"])
+    intent = ev.payment_intent(str(lost), "retired", 999)  # a pack no longer configured
+    fake_stripe.add_charge(intent["customer"], intent, 999)
     _, charge = paid_pack(fake_stripe, fine, "small")
-    fake_stripe.refund(charge["id"], 250)  # listed after the refund that fails
+    fake_stripe.refund(charge["id"], 250)  # listed after the payment that fails
 
     since = datetime.now(UTC) - timedelta(hours=1)
     env = {"STRIPE_SECRET_KEY": "sk_test_fake", "STRIPE_API_BASE": fake_stripe.url}
@@ -272,11 +289,11 @@ def test_refund_whose_grant_is_missing_fails_alone_and_sync_exits_1(
 
     assert result.exit_code == 1, result.output
     rows = json.loads(result.stdout)
-    [(status, outcome), (status_fine, _)] = outcomes(rows, "charge")
-    assert status == "failed" and "arrived before its grant" in outcome
-    assert status_fine == "processed"
-    # the other payment and its refund were still applied; the missed grant waits for a
-    # sync from before it
+    failed = [r for r in rows if r["status"] == "failed"]
+    assert [r["id"] for r in failed] == [intent["id"]]
+    assert failed[0]["outcome"].startswith("pack_not_found")
+    assert outcomes(rows, "charge")[0][0] == "processed"
+    # the other payment and its refund were still applied
     assert balances(db, fine)["purchased_credits"] == start + 100 - 51
     assert payment(db, lost) is None
 

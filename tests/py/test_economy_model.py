@@ -347,8 +347,10 @@ class EconomyMachine(RuleBasedStateMachine):
         pack: str | None,
         metadata: dict[str, str],
         invoice: str | None = None,
+        charge_metadata: dict[str, str] | None = None,
     ) -> StripeCharge:
-        """Stripe charges the customer: a PaymentIntent with its charge, known to the fake."""
+        """Stripe charges the customer: a PaymentIntent with its charge, known to the fake.
+        The charge carries `charge_metadata` (default: the PaymentIntent's)."""
         pid = f"pi_econ{next(self.seq):06d}{uuid.uuid4().hex[:8]}"
         charge = StripeCharge(
             user.id,
@@ -358,7 +360,7 @@ class EconomyMachine(RuleBasedStateMachine):
             currency,
             self._customer(user),
             pack,
-            metadata,
+            metadata if charge_metadata is None else charge_metadata,
         )
         intent = {
             "id": pid,
@@ -551,8 +553,14 @@ class EconomyMachine(RuleBasedStateMachine):
     # -- Stripe ----------------------------------------------------------------
 
     @precondition(lambda self: bool(self.orders))
-    @rule(i=st.integers(0, 99), paid=st.sampled_from(["full", "full", "one_cent", "short", "jpy"]))
-    def stripe_pays_pack(self, i: int, paid: str) -> None:
+    @rule(
+        i=st.integers(0, 99),
+        paid=st.sampled_from(["full", "full", "one_cent", "short", "jpy"]),
+        copied=st.booleans(),
+    )
+    def stripe_pays_pack(self, i: int, paid: str, copied: bool) -> None:
+        """Stripe takes a pack payment. Its charge may or may not carry the PaymentIntent's
+        metadata (`copied`): a refund or dispute must not depend on it."""
         order = self.orders.pop(i % len(self.orders))
         user = next(u for u in self.users if u.id == order.user)
         price = CFG.packs[order.pack].price_cents
@@ -560,7 +568,9 @@ class EconomyMachine(RuleBasedStateMachine):
         meta = {"user_id": str(user.id), "pack_id": order.pack}
         if order.session_id is not None:
             # Checkout charges the price of its line item: always the pack's price
-            charge = self._take_payment(user, price, currency, order.pack, meta)
+            charge = self._take_payment(
+                user, price, currency, order.pack, meta, charge_metadata=meta if copied else {}
+            )
             session = dict(self.stripe.sessions[order.session_id])
             session.pop("line_items_price", None)
             session.update(
@@ -597,7 +607,7 @@ class EconomyMachine(RuleBasedStateMachine):
             cur,
             self._customer(user),
             order.pack,
-            meta,
+            meta if copied else {},
         )
         self.stripe_charges.append(charge)
         if (amount, cur) == (price, currency):
@@ -869,6 +879,8 @@ class EconomyMachine(RuleBasedStateMachine):
         holds("R2", not owed, f"failed analyses whose purchased part never came back: {owed}")
         assert set(self.charges) == self.issued, "an action charged without a new analysis"
 
+        if not self.pending:
+            self._check_reversals_taken_back()
         bad_payments = self.owner.execute(
             "select stripe_payment_intent_id from payments"
             " where credits_clawed_back > credits_granted or credits_clawed_back < 0"
@@ -883,6 +895,44 @@ class EconomyMachine(RuleBasedStateMachine):
             ).fetchone()
             assert recorded is not None and recorded["n"] == len(acked), (
                 "an acknowledged Stripe event is not recorded as applied"
+            )
+
+    def _check_reversals_taken_back(self) -> None:
+        """With every Stripe event delivered, each granted pack whose money went back has
+        given back what the rules take, whatever order the events came in: R2
+        ceil(granted x refunded / amount) of a refund, R3 all of it for a dispute; and the
+        ledger's clawbacks of the payment are what the payment records."""
+        payments = {
+            r["stripe_payment_intent_id"]: r
+            for r in self.owner.execute(
+                "select stripe_payment_intent_id, user_id, credits_granted, credits_clawed_back"
+                " from payments"
+            ).fetchall()
+        }
+        taken = {
+            r["pi"]: r["credits"]
+            for r in self.owner.execute(
+                "select metadata ->> 'payment_intent_id' as pi, -sum(purchased_delta) as credits"
+                " from credits_transactions"
+                " where kind in ('refund_clawback', 'dispute_clawback') group by 1"
+            ).fetchall()
+        }
+        for charge in self.stripe_charges:
+            pay = payments.get(charge.payment_intent)
+            if pay is None or pay["user_id"] is None:
+                continue  # nothing was granted, or to no account left
+            granted = pay["credits_granted"]
+            if charge.disputed:
+                rule_id, want = "R3", granted
+            else:
+                rule_id, want = "R2", min(granted, -(-granted * charge.refunded // charge.amount))
+            holds(
+                rule_id,
+                pay["credits_clawed_back"] == want == taken.get(charge.payment_intent, 0),
+                f"pack payment {charge.payment_intent} (refunded {charge.refunded} of"
+                f" {charge.amount}, disputed {charge.disputed}): {granted} credits granted,"
+                f" {want} owed back, payment records {pay['credits_clawed_back']} clawed back,"
+                f" ledger {taken.get(charge.payment_intent, 0)}",
             )
 
     def _check_ledger_row(self, user: UserModel, row: dict[str, Any]) -> None:

@@ -175,20 +175,29 @@ def test_partial_then_full_refund_claws_back_cumulatively(
     assert payment == {"status": "refunded", "credits_clawed_back": 100}
 
 
-def test_refund_arriving_before_the_grant_fails_until_the_grant_exists(
+def test_refund_arriving_before_the_grant_is_taken_back_by_the_grant(
     db: TestDatabase, client: TestClient
 ) -> None:
     user = db.create_user()
+    start = balances(db, user)["purchased_credits"]
     intent = ev.payment_intent(str(user), "small", 499)
     refund = ev.event(
         "charge.refunded", ev.charge(intent["id"], 499, 499, dict(intent["metadata"]))
     )
-    early = deliver(client, refund)
-    assert early.status_code == 500  # Stripe retries it
-    deliver(client, ev.event("payment_intent.succeeded", intent))
-    retried = deliver(client, refund)
-    assert retried.status_code == 200 and retried.json()["status"] == "processed"
+    assert deliver(client, refund).status_code == 200
+    grant = ev.event("payment_intent.succeeded", intent)
+    assert deliver(client, grant).status_code == 200
+    recorded = db.fetchall(
+        "select outcome from stripe_webhook_events where id = any(%s) order by received_at",
+        [[refund["id"], grant["id"]]],
+    )
+    assert "a grant of pack small" in recorded[0]["outcome"]
+    assert "took back 100" in recorded[1]["outcome"]
     assert [r["purchased_delta"] for r in ledger(db, user, "refund_clawback")] == [-100]
+    assert balances(db, user)["purchased_credits"] == start
+    # Stripe delivers the refund again: nothing more is taken
+    assert deliver(client, {**refund, "id": refund["id"] + "_retry"}).status_code == 200
+    assert balances(db, user)["purchased_credits"] == start
 
 
 def test_dispute_claws_back_the_rest_and_restricts_the_account(
