@@ -669,7 +669,7 @@ declare
   v_restriction text := private.dispute_restriction(v_id, dispute ->> 'reason');
   v_restricted boolean := false;
 begin
-  perform private.lock_payment_intent(v_intent);
+  perform pg_catalog.pg_advisory_xact_lock(private.payment_intent_lock_key(v_intent));
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge_id
@@ -800,7 +800,8 @@ declare
   v_target integer;
   v_delta integer;
 begin
-  perform private.lock_payment_intent(private.stripe_id(charge -> 'payment_intent'));
+  perform pg_catalog.pg_advisory_xact_lock(
+    private.payment_intent_lock_key(private.stripe_id(charge -> 'payment_intent')));
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = private.stripe_id(charge -> 'payment_intent')
@@ -1876,9 +1877,9 @@ declare
   v_payment bigint;
   v_credits integer;
   v_balance integer;
-  v_taken integer;
+  v_taken integer := 0;
 begin
-  perform private.lock_payment_intent(payment_intent);
+  perform pg_catalog.pg_advisory_xact_lock(private.payment_intent_lock_key(payment_intent));
   -- not `active`: a pack retired after the customer paid is still owed
   select p.* into v_pack from public.credit_packs p where p.id = pack;
   if not found then
@@ -1919,7 +1920,12 @@ begin
     perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
       'The payment belongs to no existing account.');
   end if;
-  v_taken := private.take_back_earlier_reversals(v_payment);
+  if exists (select 1 from private.subscription_refunds r
+              where r.stripe_payment_intent_id = payment_intent)
+     or exists (select 1 from private.disputes d
+                 where d.payment_id is null and d.stripe_payment_intent_id = payment_intent) then
+    v_taken := private.take_back_earlier_reversals(v_payment);
+  end if;
   return private.billing_outcome('processed',
     format('granted %s credits (pack %s) for %s%s', v_credits, pack, payment_intent,
            case when v_taken > 0
@@ -2170,20 +2176,6 @@ CREATE FUNCTION private.list_stripe_events(status_filter text DEFAULT NULL::text
     ) r
 $$;
 
--- Name: lock_payment_intent(text); Type: FUNCTION; Schema: private; Owner: -
-
-CREATE FUNCTION private.lock_payment_intent(payment_intent text) RETURNS void
-    LANGUAGE plpgsql
-    SET search_path TO ''
-    AS $$
-begin
-  if payment_intent is not null then
-    perform pg_catalog.pg_advisory_xact_lock(
-      pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0));
-  end if;
-end
-$$;
-
 -- Name: move_credits(uuid, integer, integer, text, text, text, jsonb); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text DEFAULT NULL::text, metadata jsonb DEFAULT '{}'::jsonb) RETURNS public.credits_transactions
@@ -2238,6 +2230,15 @@ begin
   return exists (select 1 from public.payments p
                   where p.stripe_payment_intent_id = payment_intent or p.stripe_charge_id = charge);
 end
+$$;
+
+-- Name: payment_intent_lock_key(text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.payment_intent_lock_key(payment_intent text) RETURNS bigint
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0)
 $$;
 
 -- Name: perform_action(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: -
@@ -3476,7 +3477,6 @@ begin
   for v_refund in
     delete from private.subscription_refunds r
      where r.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
-        or r.stripe_charge_id = v_payment.stripe_charge_id
     returning r.*
   loop
     v_taken := v_taken + (private.apply_charge_refunded(
@@ -3489,8 +3489,7 @@ begin
   for v_dispute in
     update private.disputes d set payment_id = v_payment.id, updated_at = now()
      where d.payment_id is null
-       and (d.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
-            or d.stripe_charge_id = v_payment.stripe_charge_id)
+       and d.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
     returning d.*
   loop
     if v_dispute.status not in ('won', 'warning_closed') then
@@ -4691,11 +4690,6 @@ GRANT ALL ON FUNCTION private.ledger_mismatches_page(after_id uuid, page_size in
 REVOKE ALL ON FUNCTION private.list_stripe_events(status_filter text, type_filter text, max_rows integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.list_stripe_events(status_filter text, type_filter text, max_rows integer) TO service_role;
 
--- Name: FUNCTION lock_payment_intent(payment_intent text); Type: ACL; Schema: private; Owner: -
-
-REVOKE ALL ON FUNCTION private.lock_payment_intent(payment_intent text) FROM PUBLIC;
-GRANT ALL ON FUNCTION private.lock_payment_intent(payment_intent text) TO service_role;
-
 -- Name: FUNCTION move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb); Type: ACL; Schema: private; Owner: -
 
 REVOKE ALL ON FUNCTION private.move_credits(target_user uuid, daily_delta integer, purchased_delta integer, kind text, reference text, ledger_key text, metadata jsonb) FROM PUBLIC;
@@ -4711,6 +4705,11 @@ GRANT ALL ON FUNCTION private.next_reset_at(day date) TO service_role;
 
 REVOKE ALL ON FUNCTION private.pack_payment_exists(payment_intent text, charge text) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.pack_payment_exists(payment_intent text, charge text) TO service_role;
+
+-- Name: FUNCTION payment_intent_lock_key(payment_intent text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.payment_intent_lock_key(payment_intent text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.payment_intent_lock_key(payment_intent text) TO service_role;
 
 -- Name: FUNCTION perform_action(action_type text, input jsonb, idempotency_key text); Type: ACL; Schema: private; Owner: -
 

@@ -143,25 +143,23 @@ grant execute on function private.change_tier(uuid, text, text, jsonb) to servic
 -- purchases
 -- ---------------------------------------------------------------------------
 
--- Transaction lock on one PaymentIntent. Its grant and its refunds and disputes take it: a
--- refund applied while the grant commits waits, then sees the payment (else it would record
--- the refund as one of no pack while the grant misses it, and the pack would stay granted).
-create or replace function private.lock_payment_intent(payment_intent text) returns void
-language plpgsql
+-- The transaction lock key of one PaymentIntent. Its grant and its refunds and disputes take
+-- it (pg_advisory_xact_lock; a null id locks nothing): a refund applied while the grant
+-- commits waits, then sees the payment (else it would record the refund as one of no pack
+-- while the grant misses it, and the pack would stay granted). Plain SQL: inlined.
+create or replace function private.payment_intent_lock_key(payment_intent text) returns bigint
+language sql
+immutable
 set search_path = ''
 as $$
-begin
-  if payment_intent is not null then
-    perform pg_catalog.pg_advisory_xact_lock(
-      pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0));
-  end if;
-end
+  select pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0)
 $$;
-grant execute on function private.lock_payment_intent(text) to service_role;
+grant execute on function private.payment_intent_lock_key(text) to service_role;
 
 -- A pack just granted whose refund or dispute was applied before it (Stripe does not order
 -- events, a charge need not name its pack, and sync may list the refund first): take back
--- now what that refund or dispute takes. Returns the credits taken back.
+-- now what that refund or dispute takes. Returns the credits taken back. Pack charges are
+-- PaymentIntents' charges: their refunds and disputes are found by the PaymentIntent.
 create or replace function private.take_back_earlier_reversals(payment bigint) returns integer
 language plpgsql
 security definer
@@ -178,7 +176,6 @@ begin
   for v_refund in
     delete from private.subscription_refunds r
      where r.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
-        or r.stripe_charge_id = v_payment.stripe_charge_id
     returning r.*
   loop
     v_taken := v_taken + (private.apply_charge_refunded(
@@ -191,8 +188,7 @@ begin
   for v_dispute in
     update private.disputes d set payment_id = v_payment.id, updated_at = now()
      where d.payment_id is null
-       and (d.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
-            or d.stripe_charge_id = v_payment.stripe_charge_id)
+       and d.stripe_payment_intent_id = v_payment.stripe_payment_intent_id
     returning d.*
   loop
     if v_dispute.status not in ('won', 'warning_closed') then
@@ -235,9 +231,9 @@ declare
   v_payment bigint;
   v_credits integer;
   v_balance integer;
-  v_taken integer;
+  v_taken integer := 0;
 begin
-  perform private.lock_payment_intent(payment_intent);
+  perform pg_catalog.pg_advisory_xact_lock(private.payment_intent_lock_key(payment_intent));
   -- not `active`: a pack retired after the customer paid is still owed
   select p.* into v_pack from public.credit_packs p where p.id = pack;
   if not found then
@@ -278,7 +274,12 @@ begin
     perform private.raise_api_error(404, 'user_not_found', jsonb_build_object('user_id', target_user),
       'The payment belongs to no existing account.');
   end if;
-  v_taken := private.take_back_earlier_reversals(v_payment);
+  if exists (select 1 from private.subscription_refunds r
+              where r.stripe_payment_intent_id = payment_intent)
+     or exists (select 1 from private.disputes d
+                 where d.payment_id is null and d.stripe_payment_intent_id = payment_intent) then
+    v_taken := private.take_back_earlier_reversals(v_payment);
+  end if;
   return private.billing_outcome('processed',
     format('granted %s credits (pack %s) for %s%s', v_credits, pack, payment_intent,
            case when v_taken > 0
@@ -604,7 +605,8 @@ declare
   v_target integer;
   v_delta integer;
 begin
-  perform private.lock_payment_intent(private.stripe_id(charge -> 'payment_intent'));
+  perform pg_catalog.pg_advisory_xact_lock(
+    private.payment_intent_lock_key(private.stripe_id(charge -> 'payment_intent')));
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = private.stripe_id(charge -> 'payment_intent')
@@ -677,7 +679,7 @@ declare
   v_restriction text := private.dispute_restriction(v_id, dispute ->> 'reason');
   v_restricted boolean := false;
 begin
-  perform private.lock_payment_intent(v_intent);
+  perform pg_catalog.pg_advisory_xact_lock(private.payment_intent_lock_key(v_intent));
   select p.* into v_payment
     from public.payments p
    where p.stripe_payment_intent_id = v_intent or p.stripe_charge_id = v_charge_id
