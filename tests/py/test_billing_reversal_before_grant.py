@@ -169,4 +169,7 @@ def test_refund_applied_while_its_grant_commits_is_taken_back(
     refunder.join(10)
 
     assert balances(db, user)["purchased_credits"] == start
-    assert ledger(db, user) == [("purchase", granted("small")), ("refund_clawback", -granted("small"))]
+    assert ledger(db, user) == [
+        ("purchase", granted("small")),
+        ("refund_clawback", -granted("small")),
+    ]
