@@ -706,16 +706,8 @@ begin
   end if;
 
   if v_payment.id is not null then
-    v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
-    update public.payments p
-       set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
-     where p.id = v_payment.id;
-    if v_delta > 0 and v_user is not null then
-      perform private.clawback_purchased(v_user, v_delta, 'dispute_clawback',
-        'dispute_clawback:' || event_id, v_id,
-        jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
-                           'reason', dispute ->> 'reason'));
-    end if;
+    v_delta := private.claw_back_disputed_payment(v_payment.id, v_id, dispute ->> 'reason',
+                                                  event_id);
   end if;
   if v_user is not null and v_row.restriction is null then
     update public.users u set restricted_reason = v_restriction, updated_at = now()
@@ -1394,6 +1386,31 @@ begin
     from due
    where d.id = due.id
   returning d.id, d.path, d.queued_at, d.attempts;
+end
+$$;
+
+-- Name: claw_back_disputed_payment(bigint, text, text, text); Type: FUNCTION; Schema: private; Owner: -
+
+CREATE FUNCTION private.claw_back_disputed_payment(payment bigint, dispute_id text, reason text, ledger_suffix text) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_payment public.payments;
+  v_delta integer;
+begin
+  select p.* into v_payment from public.payments p where p.id = payment for update;
+  update public.payments p
+     set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+   where p.id = payment;
+  v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
+  if v_delta > 0 and v_payment.user_id is not null then
+    perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
+      'dispute_clawback:' || ledger_suffix, dispute_id,
+      jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
+                         'reason', reason));
+  end if;
+  return v_delta;
 end
 $$;
 
@@ -3471,7 +3488,6 @@ declare
   v_refund private.subscription_refunds;
   v_dispute private.disputes;
   v_taken integer := 0;
-  v_delta integer;
 begin
   select p.* into v_payment from public.payments p where p.id = payment;
   for v_refund in
@@ -3493,18 +3509,8 @@ begin
     returning d.*
   loop
     if v_dispute.status not in ('won', 'warning_closed') then
-      select p.credits_granted - p.credits_clawed_back into v_delta
-        from public.payments p where p.id = v_payment.id;
-      update public.payments p
-         set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
-       where p.id = v_payment.id;
-      if v_delta > 0 then
-        perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
-          'dispute_clawback:grant:' || v_dispute.id, v_dispute.id,
-          jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
-                             'reason', v_dispute.reason));
-        v_taken := v_taken + v_delta;
-      end if;
+      v_taken := v_taken + private.claw_back_disputed_payment(v_payment.id, v_dispute.id,
+        v_dispute.reason, 'grant:' || v_dispute.id);
     end if;
   end loop;
   return v_taken;
@@ -4529,6 +4535,11 @@ GRANT ALL ON FUNCTION private.claim_analyses(worker_id text, max_count integer, 
 REVOKE ALL ON FUNCTION private.claim_screenshot_deletions(max_count integer) FROM PUBLIC;
 GRANT ALL ON FUNCTION private.claim_screenshot_deletions(max_count integer) TO service_role;
 GRANT ALL ON FUNCTION private.claim_screenshot_deletions(max_count integer) TO flirt_worker;
+
+-- Name: FUNCTION claw_back_disputed_payment(payment bigint, dispute_id text, reason text, ledger_suffix text); Type: ACL; Schema: private; Owner: -
+
+REVOKE ALL ON FUNCTION private.claw_back_disputed_payment(payment bigint, dispute_id text, reason text, ledger_suffix text) FROM PUBLIC;
+GRANT ALL ON FUNCTION private.claw_back_disputed_payment(payment bigint, dispute_id text, reason text, ledger_suffix text) TO service_role;
 
 -- Name: FUNCTION clawback_purchased(target_user uuid, amount integer, kind text, ledger_key text, reference text, metadata jsonb); Type: ACL; Schema: private; Owner: -
 

@@ -146,7 +146,7 @@ grant execute on function private.change_tier(uuid, text, text, jsonb) to servic
 -- The transaction lock key of one PaymentIntent. Its grant and its refunds and disputes take
 -- it (pg_advisory_xact_lock; a null id locks nothing): a refund applied while the grant
 -- commits waits, then sees the payment (else it would record the refund as one of no pack
--- while the grant misses it, and the pack would stay granted). Plain SQL: inlined.
+-- while the grant misses it, and the pack would stay granted).
 create or replace function private.payment_intent_lock_key(payment_intent text) returns bigint
 language sql
 immutable
@@ -155,6 +155,37 @@ as $$
   select pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0)
 $$;
 grant execute on function private.payment_intent_lock_key(text) to service_role;
+
+-- A disputed pack payment: marked `disputed`, and everything not yet clawed back is taken from
+-- its user's purchased bucket (ledger key `dispute_clawback:<ledger_suffix>`). Returns the
+-- credits taken.
+create or replace function private.claw_back_disputed_payment(
+  payment bigint, dispute_id text, reason text, ledger_suffix text
+) returns integer
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+  v_payment public.payments;
+  v_delta integer;
+begin
+  select p.* into v_payment from public.payments p where p.id = payment for update;
+  update public.payments p
+     set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
+   where p.id = payment;
+  v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
+  if v_delta > 0 and v_payment.user_id is not null then
+    perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
+      'dispute_clawback:' || ledger_suffix, dispute_id,
+      jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
+                         'reason', reason));
+  end if;
+  return v_delta;
+end
+$$;
+grant execute on function private.claw_back_disputed_payment(bigint, text, text, text)
+  to service_role;
 
 -- A pack just granted whose refund or dispute was applied before it (Stripe does not order
 -- events, a charge need not name its pack, and sync may list the refund first): take back
@@ -170,7 +201,6 @@ declare
   v_refund private.subscription_refunds;
   v_dispute private.disputes;
   v_taken integer := 0;
-  v_delta integer;
 begin
   select p.* into v_payment from public.payments p where p.id = payment;
   for v_refund in
@@ -192,18 +222,8 @@ begin
     returning d.*
   loop
     if v_dispute.status not in ('won', 'warning_closed') then
-      select p.credits_granted - p.credits_clawed_back into v_delta
-        from public.payments p where p.id = v_payment.id;
-      update public.payments p
-         set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
-       where p.id = v_payment.id;
-      if v_delta > 0 then
-        perform private.clawback_purchased(v_payment.user_id, v_delta, 'dispute_clawback',
-          'dispute_clawback:grant:' || v_dispute.id, v_dispute.id,
-          jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
-                             'reason', v_dispute.reason));
-        v_taken := v_taken + v_delta;
-      end if;
+      v_taken := v_taken + private.claw_back_disputed_payment(v_payment.id, v_dispute.id,
+        v_dispute.reason, 'grant:' || v_dispute.id);
     end if;
   end loop;
   return v_taken;
@@ -716,16 +736,8 @@ begin
   end if;
 
   if v_payment.id is not null then
-    v_delta := v_payment.credits_granted - v_payment.credits_clawed_back;
-    update public.payments p
-       set status = 'disputed', credits_clawed_back = p.credits_granted, updated_at = now()
-     where p.id = v_payment.id;
-    if v_delta > 0 and v_user is not null then
-      perform private.clawback_purchased(v_user, v_delta, 'dispute_clawback',
-        'dispute_clawback:' || event_id, v_id,
-        jsonb_build_object('payment_intent_id', v_payment.stripe_payment_intent_id,
-                           'reason', dispute ->> 'reason'));
-    end if;
+    v_delta := private.claw_back_disputed_payment(v_payment.id, v_id, dispute ->> 'reason',
+                                                  event_id);
   end if;
   if v_user is not null and v_row.restriction is null then
     update public.users u set restricted_reason = v_restriction, updated_at = now()
