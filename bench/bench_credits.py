@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_credits.py [--users 100000] [--reset-users 1000000]
        [--clients 8] [--scale 10] [--hot-clients 16] [--seconds 20] [--rounds 3]
-       [--warmup 10] [--profile-seconds 10] [--breakdown-seconds 10]
+       [--warmup 10] [--profile-seconds 10] [--breakdown-seconds 10] [--perf-seconds 5]
        [--fast] [--skip-actions] [--skip-reset]
        .venv/bin/python bench/bench_credits.py --markdown bench/results/credits-….json
 
@@ -32,8 +32,16 @@ measures, each against its anchor in the same run:
     anchor's median): the same call path and clients calling stand-ins that do
     only the first steps of perform_action's work: nothing (the call path
     alone), then the caller's row update, then the queued analysis row, then
-    the ledger row. It shows what the bookkeeping itself costs against the
-    anchor, before any check runs.
+    the ledger row; last the floor: the same three writes in one statement
+    with no checks, both new rows going to tables with only a primary key. It
+    shows what the bookkeeping itself costs against the anchor, before any
+    check runs, and that no charge through this call path can cost less than
+    the floor.
+    And a CPU profile (--perf-seconds, needs perf and root): perf samples every
+    CPU with call stacks while perform_action runs, and PostgreSQL's samples
+    are sorted by the work on their stack (benchlib.CPU_BUCKETS: CHECK
+    constraints, foreign keys, index entries, executor start, parse and plan,
+    commit, ...), in µs per transaction.
 (b) one hot user and 16 clients: every client keeps calling perform_action
     until the balance is gone. Reports TPS and proves there was no overdraft
     (successes = balance / cost exactly, no ledger balance below zero, ledger
@@ -60,6 +68,7 @@ import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from functools import partial
 from pathlib import Path
@@ -67,9 +76,14 @@ from typing import Any
 
 import psycopg
 from benchlib import (
+    PERF_RECORD,
     cluster_cpu_seconds,
+    cpu_buckets,
+    cpu_buckets_table,
     free_port,
     markdown_option,
+    perf_record,
+    perf_usable,
     print_saved,
     read_statements,
     save_and_print,
@@ -136,6 +150,43 @@ begin{body}
   return row(v_id, 'queued', 0, 0, 0, 0, false)::private.action_receipt;
 end $$;
 grant execute on function bench.step{n}(text, jsonb) to authenticated;
+"""
+
+# The floor of any charge through this call path: the same three writes in one
+# statement and no checks, the two new rows going to tables that have nothing but a
+# primary key (no other index, no CHECK constraint, no foreign key).
+FLOOR_LABEL = "floor: the three writes in one statement, no checks, bare tables for the new rows"
+FLOOR_FUNCTION = """
+create table bench.floor_analyses (
+  id uuid primary key, user_id uuid not null, action_type text not null, cost integer not null,
+  status text not null default 'queued', input jsonb, created_at timestamptz not null default now()
+);
+create table bench.floor_ledger (
+  id bigint generated always as identity primary key, user_id uuid not null,
+  delta integer not null, kind text not null, balance_after integer not null, reference text
+);
+create function bench.floor(action_type text, input jsonb)
+returns private.action_receipt language plpgsql security definer set search_path = '' as $$
+declare
+  v_uid uuid := (nullif(current_setting('request.jwt.claims', true), '')::jsonb ->> 'sub')::uuid;
+  v_id uuid;
+begin
+  with caller as (
+    update public.users u set daily_used = u.daily_used + 5, updated_at = now()
+     where u.id = v_uid returning u.id, u.credits_remaining
+  ), analysis as (
+    insert into bench.floor_analyses (id, user_id, action_type, cost, input)
+    select gen_random_uuid(), caller.id, floor.action_type, 0, floor.input from caller
+    returning id
+  ), ledger as (
+    insert into bench.floor_ledger (user_id, delta, kind, balance_after, reference)
+    select caller.id, 0, 'action', caller.credits_remaining, analysis.id::text
+      from caller, analysis
+  )
+  select analysis.id into v_id from analysis;
+  return row(v_id, 'queued', 0, 0, 0, 0, false)::private.action_receipt;
+end $$;
+grant execute on function bench.floor(text, jsonb) to authenticated;
 """
 
 HOT_SCRIPT = "\n".join(
@@ -375,6 +426,48 @@ def profile_statements(
     }
 
 
+def perf_profile(b: Bench, db: str, script: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """Where PostgreSQL's CPU goes during perform_action (perf; not a timed run).
+
+    pgbench runs the same script for --perf-seconds plus a margin on each side, and
+    perf samples every CPU in the middle of it; the samples of PostgreSQL's processes
+    are sorted into benchlib.CPU_BUCKETS, and each share is turned into µs per
+    transaction with that run's CPU per transaction.
+    """
+    if not perf_usable():
+        print("  perf is not installed or may not sample every CPU: no CPU profile")
+        return {"skipped": "perf is not installed or may not sample every CPU"}
+    with b.admin(db) as conn:
+        conn.execute("vacuum analyze public.users, public.analyses, public.credits_transactions")
+    margin = 3
+    seconds = args.perf_seconds + 2 * margin
+    runs: list[dict[str, Any]] = []
+    load = threading.Thread(
+        target=lambda: runs.append(
+            b.pgbench(
+                db,
+                "authenticator",
+                ["-c", str(args.clients), "-j", "2", "-T", str(seconds), "-n", "-f", str(script)],
+                "perf",
+            )
+        )
+    )
+    load.start()
+    time.sleep(margin)
+    data = b.base / "perf.data"
+    perf_record(args.perf_seconds, data)
+    load.join()
+    profile = cpu_buckets(data)
+    data.unlink()
+    return {
+        "seconds": args.perf_seconds,
+        "command": " ".join(PERF_RECORD),
+        "tps": runs[0]["tps"],
+        "server_cpu_us_per_tx": runs[0]["server_cpu_us_per_tx"],
+        **profile,
+    }
+
+
 def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
     db = b.new_database("bench")
     with b.admin(db) as conn:
@@ -477,16 +570,23 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
         if args.profile_seconds
         else {}
     )
+    cpu_profile = perf_profile(b, db, script, args) if args.perf_seconds else {}
     breakdown = []
     body = ""
-    for n, (label, step) in enumerate(BREAKDOWN_STEPS.items() if args.breakdown_seconds else []):
-        body += step
+    steps = [(label, f"bench.step{n}(") for n, label in enumerate(BREAKDOWN_STEPS)]
+    for n, (label, function) in enumerate(
+        [*steps, (FLOOR_LABEL, "bench.floor(")] if args.breakdown_seconds else []
+    ):
         with b.admin(db) as conn:
-            conn.execute(BREAKDOWN_FUNCTION.format(n=n, body=body))
+            if label == FLOOR_LABEL:
+                conn.execute(FLOOR_FUNCTION)
+            else:
+                body += BREAKDOWN_STEPS[label]
+                conn.execute(BREAKDOWN_FUNCTION.format(n=n, body=body))
         step_script = b.base / f"step{n}.sql"
         step_script.write_text(
             ACTION_SCRIPT.replace("__USERS__", str(args.users)).replace(
-                "public.perform_action(", f"bench.step{n}("
+                "public.perform_action(", function
             )
         )
         with b.admin(db) as conn:
@@ -526,6 +626,7 @@ def bench_actions(b: Bench, args: argparse.Namespace) -> dict[str, Any]:
         "profile": profile,
         "breakdown_seconds": args.breakdown_seconds,
         "breakdown": breakdown,
+        "cpu_profile": cpu_profile,
     }
 
     # (b) one hot user: enough balance for exactly K actions, more attempts than that
@@ -703,6 +804,12 @@ def main() -> None:
     parser.add_argument(
         "--breakdown-seconds", type=int, default=10, help="per step of the (a) breakdown (0: none)"
     )
+    parser.add_argument(
+        "--perf-seconds",
+        type=int,
+        default=5,
+        help="perf samples PostgreSQL during perform_action for a CPU profile (0: none)",
+    )
     markdown_option(parser)
     args = parser.parse_args()
     if args.markdown:
@@ -834,6 +941,18 @@ def render(report: dict[str, Any]) -> str:
                     )
                 ],
             ),
+        ]
+    cpu = report.get("a", {}).get("cpu_profile", {})
+    if cpu.get("buckets"):
+        out += [
+            "",
+            f"CPU profile of `perform_action` ({cpu['command']}, {cpu['seconds']} s,"
+            f" {cpu['samples']} samples of PostgreSQL's processes; {cpu['tps']:.0f} tps and"
+            f" {cpu['server_cpu_us_per_tx']:.0f} µs CPU per transaction while sampled; a sample"
+            " counts for the first line, from the top of this list in benchlib.CPU_BUCKETS,"
+            " whose work is on its call stack):",
+            "",
+            cpu_buckets_table(cpu, cpu["server_cpu_us_per_tx"]),
         ]
     for side, prof in report.get("a", {}).get("profile", {}).items():
         out += [

@@ -11,7 +11,9 @@ import argparse
 import datetime as dt
 import json
 import os
+import shutil
 import socket
+import subprocess
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -156,5 +158,114 @@ def statements_table(statements: list[dict[str, Any]], unit: str = "tx") -> str:
                 st["blocks_dirtied_per_call"],
             )
             for st in statements
+        ],
+    )
+
+
+# Where PostgreSQL's CPU goes, by the work a sampled call stack is doing. A sample
+# counts for the first bucket, in this order, that has one of its functions anywhere
+# on the stack (PostgreSQL 15's exported symbols; static functions show as unknown).
+PARSE_AND_PLAN = (
+    "pg_parse_query",
+    "pg_analyze_and_rewrite_fixedparams",
+    "pg_analyze_and_rewrite_withcb",
+    "pg_plan_queries",
+    "pg_plan_query",
+)
+CPU_BUCKETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "CHECK constraints (read from their stored text and compiled at each writing statement)",
+        ("ExecConstraints",),
+    ),
+    ("generated column (compiled at each updating statement)", ("ExecInitStoredGenerated",)),
+    ("foreign-key checks (queries run after each writing statement)", ("AfterTriggerEndQuery",)),
+    ("index entries written", ("ExecInsertIndexTuples",)),
+    ("row writes and row locks", ("heap_insert", "heap_update", "heap_lock_tuple")),
+    ("index and table reads", ("index_getnext_slot", "heap_getnextslot")),
+    (
+        "executor start and end of each statement (opening relations, row-lock setup)",
+        ("standard_ExecutorStart", "standard_ExecutorEnd"),
+    ),
+    ("parse, analyse and plan: SQL-function bodies, at each call", ()),
+    ("parse, analyse and plan: the statements the client sends", PARSE_AND_PLAN),
+    ("cached plans of PL/pgSQL statements: checks and relation locks", ("GetCachedPlan",)),
+    (
+        "PL/pgSQL expressions outside statements, compiled again in each transaction",
+        ("ExecInitExprWithParams",),
+    ),
+    ("commit (WAL insert and flush, lock release)", ("CommitTransactionCommand",)),
+    ("client protocol (socket reads and writes)", ("secure_write", "secure_read")),
+    ("random bytes (gen_random_uuid)", ("pg_strong_random",)),
+    ("rest of PL/pgSQL (statements' own execution, variables, calls)", ("plpgsql_call_handler",)),
+    ("rest (backend loop, background processes)", ()),
+)
+
+
+def _cpu_bucket(frames: list[str]) -> str:
+    """The bucket of one call stack (leaf first)."""
+    present = set(frames)
+    for name, functions in CPU_BUCKETS:
+        if name.startswith("parse, analyse and plan: SQL-function"):
+            parse = next((i for i, f in enumerate(frames) if f in PARSE_AND_PLAN), None)
+            if parse is not None and "fmgr_sql" in frames[parse:]:
+                return name
+        elif not functions or not present.isdisjoint(functions):
+            return name
+    raise AssertionError("the last bucket takes every stack")
+
+
+def perf_usable() -> bool:
+    """perf is installed and may sample every CPU (root, or perf_event_paranoid allows it)."""
+    if not shutil.which("perf"):
+        return False
+    probe = subprocess.run(
+        ["perf", "record", "-a", "-o", "/dev/null", "--", "true"], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+PERF_RECORD = ("perf", "record", "-a", "-F", "499", "--call-graph", "dwarf,16384")
+
+
+def perf_record(seconds: float, out: Path) -> None:
+    """Sample every CPU with call stacks (DWARF unwinding: PostgreSQL has no frame pointers)."""
+    subprocess.run(
+        [*PERF_RECORD, "-o", str(out), "--", "sleep", str(seconds)],
+        capture_output=True,
+        check=True,
+    )
+
+
+def cpu_buckets(data: Path, comm: str = "postgres") -> dict[str, Any]:
+    """The samples of processes named `comm` in a perf recording, by CPU_BUCKETS."""
+    script = subprocess.run(
+        ["perf", "script", "-i", str(data), "--comm", comm, "-F", "ip,sym"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    counts = dict.fromkeys((name for name, _ in CPU_BUCKETS), 0)
+    samples = 0
+    for stack in script.stdout.split("\n\n"):
+        frames = [line.split(None, 1)[1] for line in stack.splitlines() if " " in line.strip()]
+        if frames:
+            samples += 1
+            counts[_cpu_bucket(frames)] += 1
+    return {
+        "samples": samples,
+        "buckets": [
+            {"bucket": name, "share": round(n / max(samples, 1), 4)} for name, n in counts.items()
+        ],
+    }
+
+
+def cpu_buckets_table(profile: dict[str, Any], per: float, unit: str = "tx") -> str:
+    """cpu_buckets() as a Markdown table: share of PostgreSQL's CPU and µs per `unit`."""
+    return table(
+        ("where PostgreSQL's CPU goes", "share", f"µs per {unit}"),
+        [
+            (b["bucket"], f"{100 * b['share']:.1f} %", f"{b['share'] * per:.0f}")
+            for b in sorted(profile["buckets"], key=lambda b: -b["share"])
+            if b["share"] > 0
         ],
     )
