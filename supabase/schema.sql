@@ -1140,7 +1140,9 @@ declare
                           charge #>> '{payment_intent,metadata,pack_id}');
   v_refunded integer := coalesce((charge ->> 'amount_refunded')::integer, 0);
 begin
-  if v_user is null and v_pack is null then
+  -- Recorded even when no account is known: a charge of a customer not yet on file may
+  -- belong to a pack whose grant is still to come, and that grant looks here.
+  if v_user is null and v_pack is null and v_intent is null then
     return private.billing_outcome('ignored', 'no account for charge ' || (charge ->> 'id'));
   end if;
   insert into private.subscription_refunds as r

@@ -75,6 +75,28 @@ def test_refund_delivered_before_its_grant_is_taken_back_when_the_grant_arrives(
     assert balances(db, user)["purchased_credits"] == start + credits - owed
 
 
+def test_refund_of_a_customer_not_on_file_is_taken_back_when_the_grant_arrives(
+    db: TestDatabase, fake_stripe: FakeStripe, client: TestClient
+) -> None:
+    """The charge names a customer the account does not have on file (yet), and neither
+    the user nor the pack: the refund is still kept for the grant of its PaymentIntent."""
+    user = db.create_user()
+    start = balances(db, user)["purchased_credits"]
+    intent, charge = paid_pack(fake_stripe, user, "small")
+    fake_stripe.refund(charge["id"], charge["amount"])
+    refund = ev.event("charge.refunded", dict(fake_stripe.charges[charge["id"]]))
+    assert refund["data"]["object"]["customer"] and not refund["data"]["object"]["metadata"]
+    grant = ev.event("payment_intent.succeeded", intent)
+
+    assert deliver(client, refund)["status"] == "processed"
+    assert deliver(client, grant)["status"] == "processed"
+
+    credits = granted("small")
+    assert balances(db, user)["purchased_credits"] == start
+    assert ledger(db, user) == [("purchase", credits), ("refund_clawback", -credits)]
+    assert payment(db, user)["credits_clawed_back"] == credits  # type: ignore[index]
+
+
 def test_sync_that_first_saw_the_refund_then_the_payment_takes_the_pack_back(
     db: TestDatabase, fake_stripe: FakeStripe
 ) -> None:
