@@ -310,6 +310,7 @@ declare
   r record;
   v_prev record;
   v_daily integer;
+  v_day date;
   v_take_daily integer;
   v_take_purchased integer;
   v_pending integer;
@@ -379,10 +380,14 @@ begin
 
   -- due daily reset (the row is locked; a later failing check rolls it back)
   v_daily := r.daily_credits;
+  -- the credit day whose daily bucket pays: the row's own, which is later than `today`
+  -- when a transaction that began after the reset hour reset it while this one waited
+  v_day := r.daily_reset_on;
   if r.daily_reset_on < r.today then
     perform private.apply_daily_reset(v_uid, r.daily_credits, r.purchased_credits,
                                       r.allowance, r.today);
     v_daily := r.allowance;
+    v_day := r.today;
   end if;
 
   -- 4. idempotent replay (after the lock, so a concurrent twin has committed by now)
@@ -444,10 +449,11 @@ begin
    where u.id = v_uid;
 
   insert into public.analyses
-    (id, user_id, action_type, cost, daily_cost, purchased_cost, input, idempotency_key, max_attempts)
+    (id, user_id, action_type, cost, daily_cost, purchased_cost, input, idempotency_key,
+     max_attempts, charged_on)
   values
     (v_id, v_uid, perform_action.action_type, r.cost, v_take_daily, v_take_purchased,
-     perform_action.input, perform_action.idempotency_key, r.max_attempts);
+     perform_action.input, perform_action.idempotency_key, r.max_attempts, v_day);
 
   insert into public.credits_transactions
     (user_id, daily_delta, purchased_delta, kind, balance_after, reference, metadata)

@@ -95,9 +95,9 @@ def days_behind(db: TestDatabase, user: uuid.UUID, days: int = 1) -> None:
     """The credit day moves on: the account's last reset, and its charges, are `days` old."""
     db.execute("update users set daily_reset_on = daily_reset_on - %s where id = %s", [days, user])
     db.execute(
-        "update analyses set created_at = created_at - make_interval(days => %s)"
-        " where user_id = %s",
-        [days, user],
+        "update analyses set created_at = created_at - make_interval(days => %s),"
+        " charged_on = charged_on - %s where user_id = %s",
+        [days, days, user],
     )
 
 
@@ -240,6 +240,24 @@ def test_a_reaped_refund_after_the_credit_day_changed_keeps_the_allowance(
 def test_a_same_day_refund_returns_the_daily_part(db: TestDatabase) -> None:
     user = db.create_user()
     [aid] = enqueue(db, user, action="long_chat")
+    fail_for_good(db, aid)
+    assert balances(db, user)["daily_credits"] == PRO
+    refund = ledger(db, user, "action_refund")[-1]
+    assert (refund["daily_delta"], refund["purchased_delta"]) == (LONG, 0)
+
+
+def test_a_charge_from_a_day_that_began_while_the_call_waited_is_refunded_within_that_day(
+    db: TestDatabase,
+) -> None:
+    """The call began just before the reset hour and waited for the account's row while
+    a transaction that began after the hour reset it: the new day's allowance pays, and
+    a refund on that day gives it back."""
+    user = db.create_user()
+    db.execute(
+        "update users set daily_reset_on = private.credit_day(now()) + 1 where id = %s", [user]
+    )
+    [aid] = enqueue(db, user, action="long_chat")
+    assert balances(db, user)["daily_credits"] == PRO - LONG
     fail_for_good(db, aid)
     assert balances(db, user)["daily_credits"] == PRO
     refund = ledger(db, user, "action_refund")[-1]
