@@ -118,6 +118,10 @@ class AI(_Section):
 class Storage(_Section):
     screenshot_bucket: str
     local_dir: str = ".local/storage"
+    max_screenshot_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    screenshot_types: list[str] = Field(
+        default=["image/png", "image/jpeg", "image/webp", "image/gif"], min_length=1
+    )
 
 
 class Retention(_Section):

@@ -19,6 +19,8 @@ class ScreenshotStore:
 
     def __init__(self, cfg: Config, secrets: Secrets) -> None:
         self.bucket = cfg.storage.screenshot_bucket
+        self.max_bytes = cfg.storage.max_screenshot_bytes
+        self.types = frozenset(cfg.storage.screenshot_types)
         self.local_dir = (ROOT / cfg.storage.local_dir).resolve()
         self._client: Any = None
         if secrets.supabase_url and secrets.supabase_service_role_key:
@@ -31,18 +33,36 @@ class ScreenshotStore:
         return "supabase" if self._client else "local"
 
     async def load(self, path: str) -> tuple[bytes, str]:
-        """The image bytes and MIME type; a missing object is a permanent error."""
+        """The image bytes and MIME type; a missing object, a type other than
+        `[storage] screenshot_types` or a file over `max_screenshot_bytes` is a
+        permanent error (the analysis fails and is refunded)."""
         if not path or ".." in path.split("/") or path.startswith("/"):
             raise ProviderError("image_not_found", "invalid image path", retryable=False)
         mime = mimetypes.guess_type(path)[0] or "image/png"
-        if not mime.startswith("image/"):
-            raise ProviderError("unsupported_image", f"not an image type: {mime}", retryable=False)
+        if mime not in self.types:
+            raise ProviderError(
+                "unsupported_image",
+                f"not a screenshot type: {mime} (allowed: {', '.join(sorted(self.types))})",
+                retryable=False,
+            )
         if self._client is not None:
-            return await asyncio.to_thread(self._download, path), mime
-        file = (self.local_dir / self.bucket / path).resolve()
-        if not file.is_relative_to(self.local_dir) or not file.is_file():
-            raise ProviderError("image_not_found", "screenshot does not exist", retryable=False)
-        return await asyncio.to_thread(file.read_bytes), mime
+            data = await asyncio.to_thread(self._download, path)
+        else:
+            file = (self.local_dir / self.bucket / path).resolve()
+            if not file.is_relative_to(self.local_dir) or not file.is_file():
+                raise ProviderError("image_not_found", "screenshot does not exist", retryable=False)
+            self._check_size(file.stat().st_size)  # before reading it
+            data = await asyncio.to_thread(file.read_bytes)
+        self._check_size(len(data))
+        return data, mime
+
+    def _check_size(self, size: int) -> None:
+        if size > self.max_bytes:
+            raise ProviderError(
+                "image_too_large",
+                f"screenshot of {size} bytes (at most {self.max_bytes})",
+                retryable=False,
+            )
 
     def _download(self, path: str) -> bytes:
         from storage3.exceptions import StorageApiError

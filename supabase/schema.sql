@@ -3405,11 +3405,18 @@ begin
   on conflict (key) do update set value = excluded.value
   where public.app_settings.value is distinct from excluded.value;
 
-  -- The private bucket screenshots are uploaded to (Supabase Storage, where present).
+  -- The private bucket screenshots are uploaded to (Supabase Storage, where present), and
+  -- what Storage lets into it: files up to the size limit, of the screenshot types only.
   if pg_catalog.to_regclass('storage.buckets') is not null then
-    execute 'insert into storage.buckets (id, name, public) values ($1, $1, false)'
-            ' on conflict (id) do nothing'
-      using cfg #>> '{storage,screenshot_bucket}';
+    execute 'insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)'
+            ' values ($1, $1, false, $2, $3)'
+            ' on conflict (id) do update set file_size_limit = excluded.file_size_limit,'
+            ' allowed_mime_types = excluded.allowed_mime_types'
+            ' where (storage.buckets.file_size_limit, storage.buckets.allowed_mime_types)'
+            ' is distinct from (excluded.file_size_limit, excluded.allowed_mime_types)'
+      using cfg #>> '{storage,screenshot_bucket}',
+            (cfg #>> '{storage,max_screenshot_bytes}')::bigint,
+            array(select jsonb_array_elements_text(cfg #> '{storage,screenshot_types}'));
   end if;
 
   select jsonb_build_object(

@@ -94,6 +94,9 @@ create table if not exists storage.objects (
   updated_at timestamptz default now(),
   unique (bucket_id, name)
 );
+-- hosted Supabase's upload limits of a bucket (older local clusters lack them)
+alter table storage.buckets add column if not exists file_size_limit bigint;
+alter table storage.buckets add column if not exists allowed_mime_types text[];
 alter table storage.buckets owner to supabase_storage_admin;
 alter table storage.objects owner to supabase_storage_admin;
 alter table storage.objects enable row level security;

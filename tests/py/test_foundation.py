@@ -54,9 +54,39 @@ def test_second_migrate_changes_nothing(db: TestDatabase) -> None:
 
 
 def test_config_sync_creates_the_private_screenshot_bucket(db: TestDatabase) -> None:
-    bucket = load_config().storage.screenshot_bucket
-    row = db.fetchone("select public from storage.buckets where id = %s", [bucket])
-    assert row == {"public": False}
+    storage = load_config().storage
+    row = db.fetchone(
+        "select public, file_size_limit, allowed_mime_types from storage.buckets where id = %s",
+        [storage.screenshot_bucket],
+    )
+    # Storage refuses an upload over the limit or of another type
+    assert row == {
+        "public": False,
+        "file_size_limit": storage.max_screenshot_bytes,
+        "allowed_mime_types": ["image/png", "image/jpeg", "image/webp", "image/gif"],
+    }
+
+
+def test_config_sync_sets_a_changed_screenshot_limit_on_the_existing_bucket(
+    db: TestDatabase,
+) -> None:
+    cfg = load_config()
+    smaller = cfg.model_copy(
+        update={
+            "storage": cfg.storage.model_copy(
+                update={"max_screenshot_bytes": 1_000_000, "screenshot_types": ["image/png"]}
+            )
+        }
+    )
+    try:
+        migrate(db.owner_dsn, smaller)
+        row = db.fetchone(
+            "select file_size_limit, allowed_mime_types from storage.buckets where id = %s",
+            [cfg.storage.screenshot_bucket],
+        )
+        assert row == {"file_size_limit": 1_000_000, "allowed_mime_types": ["image/png"]}
+    finally:
+        migrate(db.owner_dsn, cfg)
 
 
 def test_migrations_run_as_non_superuser_owner(db: TestDatabase) -> None:

@@ -91,6 +91,50 @@ def test_storage_outage_is_retryable(storage_api: tuple[str, list[dict[str, Any]
     assert info.value.retryable
 
 
+def test_screenshot_over_the_size_limit_in_storage_is_refused_for_good(
+    storage_api: tuple[str, list[dict[str, Any]]],
+) -> None:
+    url, _ = storage_api
+    cfg = load_config()
+    cfg = cfg.model_copy(
+        update={"storage": cfg.storage.model_copy(update={"max_screenshot_bytes": len(PNG) - 1})}
+    )
+    store = ScreenshotStore(cfg, Secrets(supabase_url=url, supabase_service_role_key=KEY))
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(store.load("u1/chat.png"))
+    assert info.value.code == "image_too_large" and not info.value.retryable
+    assert f"at most {len(PNG) - 1}" in str(info.value)
+
+
+def test_local_screenshot_over_the_limit_or_of_another_type_is_refused_unread(
+    tmp_path: Path,
+) -> None:
+    cfg = load_config()
+    cfg = cfg.model_copy(
+        update={
+            "storage": cfg.storage.model_copy(
+                update={"local_dir": str(tmp_path), "max_screenshot_bytes": 100}
+            )
+        }
+    )
+    folder = tmp_path / "screenshots" / "u1"
+    folder.mkdir(parents=True)
+    (folder / "big.png").write_bytes(PNG + b"\0" * 100)
+    (folder / "fits.webp").write_bytes(PNG)
+    for name in ("drawing.svg", "scan.tiff", "photo.bmp"):
+        (folder / name).write_bytes(PNG)
+    store = ScreenshotStore(cfg, Secrets())
+
+    assert asyncio.run(store.load("u1/fits.webp")) == (PNG, "image/webp")
+    with pytest.raises(ProviderError) as info:
+        asyncio.run(store.load("u1/big.png"))
+    assert info.value.code == "image_too_large" and not info.value.retryable
+    for name in ("drawing.svg", "scan.tiff", "photo.bmp"):
+        with pytest.raises(ProviderError) as info:
+            asyncio.run(store.load(f"u1/{name}"))
+        assert info.value.code == "unsupported_image" and not info.value.retryable
+
+
 def test_local_folder_is_used_without_supabase_and_paths_cannot_escape(tmp_path: Path) -> None:
     cfg = load_config()
     cfg = cfg.model_copy(
