@@ -54,6 +54,7 @@ class Reset(_Section):
 class Limits(_Section):
     max_pending_analyses: int = Field(gt=0)
     max_input_bytes: int = Field(gt=0)
+    max_saved_replies: int = Field(default=1000, gt=0)
 
 
 class Tier(_Section):

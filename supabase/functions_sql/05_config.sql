@@ -65,6 +65,7 @@ begin
     'reset_batch_size', cfg #> '{reset,batch_size}',
     'max_pending_analyses', cfg #> '{limits,max_pending_analyses}',
     'max_input_bytes', cfg #> '{limits,max_input_bytes}',
+    'max_saved_replies', cfg #> '{limits,max_saved_replies}',
     'screenshot_bucket', cfg #> '{storage,screenshot_bucket}',
     'fallback_tier', cfg #> '{subscriptions,fallback_tier}',
     'input_retention_days', cfg #> '{retention,input_days}',

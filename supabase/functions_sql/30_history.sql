@@ -160,7 +160,8 @@ as $$
 $$;
 grant execute on function public.get_analysis(uuid) to authenticated;
 
--- Keep a reply from one of the caller's analyses; saving the same reply again returns the first row.
+-- Keep a reply from one of the caller's analyses; saving the same reply again returns the first
+-- row. A user keeps at most [limits] max_saved_replies (PT409 too_many_saved_replies).
 create or replace function private.save_reply(analysis_id uuid, reply text)
 returns public.saved_reply
 language plpgsql
@@ -171,6 +172,8 @@ as $$
 declare
   v_uid uuid := private.require_user_id();
   v_row public.saved_replies;
+  v_max integer;
+  v_saved integer;
 begin
   if save_reply.reply is null or char_length(save_reply.reply) not between 1 and 2000 then
     perform private.raise_api_error(400, 'invalid_input',
@@ -184,16 +187,26 @@ begin
       jsonb_build_object('analysis_id', save_reply.analysis_id), 'This analysis does not exist.');
   end if;
 
-  insert into public.saved_replies (user_id, analysis_id, reply)
-  values (v_uid, save_reply.analysis_id, save_reply.reply)
-  on conflict (user_id, analysis_id, md5(reply)) do nothing
-  returning * into v_row;
-  if v_row.id is null then
-    -- saved before (possibly by a concurrent call: this statement sees its commit)
-    select s.* into v_row
-      from public.saved_replies s
-     where s.user_id = v_uid and s.analysis_id is not distinct from save_reply.analysis_id
-       and md5(s.reply) = md5(save_reply.reply);
+  -- one save of this user at a time: the count below holds until this one commits
+  perform pg_catalog.pg_advisory_xact_lock(
+    pg_catalog.hashtextextended('saved_replies:' || v_uid::text, 0));
+  -- saved before (possibly by a concurrent call: this statement sees its commit)
+  select s.* into v_row
+    from public.saved_replies s
+   where s.user_id = v_uid and s.analysis_id is not distinct from save_reply.analysis_id
+     and md5(s.reply) = md5(save_reply.reply);
+  if not found then
+    v_max := (private.required_setting('max_saved_replies') #>> '{}')::integer;
+    select count(*) into v_saved
+      from (select from public.saved_replies s where s.user_id = v_uid limit v_max) s;
+    if v_saved >= v_max then
+      perform private.raise_api_error(409, 'too_many_saved_replies',
+        jsonb_build_object('saved', v_saved, 'max_saved_replies', v_max),
+        format('You keep at most %s saved replies. Delete some to save more.', v_max));
+    end if;
+    insert into public.saved_replies (user_id, analysis_id, reply)
+    values (v_uid, save_reply.analysis_id, save_reply.reply)
+    returning * into v_row;
   end if;
   return row(v_row.id, v_row.analysis_id, v_row.reply, v_row.created_at)::public.saved_reply;
 end

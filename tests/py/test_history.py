@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from pyworker.db import ApiError
 from tests.py.dbtools import TestDatabase, rpc, rpc_error
 
 
@@ -205,3 +206,41 @@ def test_saved_replies_paginate_and_delete_only_own(db: TestDatabase) -> None:
     assert deleted == {"id": saved[0]["id"], "deleted": True}
     assert (gone.status, gone.code) == (404, "reply_not_found")
     assert len(left["items"]) == 4
+
+
+def test_saved_replies_stop_at_the_limit_until_one_is_deleted(db: TestDatabase) -> None:
+    """A user keeps at most max_saved_replies; concurrent saves cannot pass it."""
+    db.execute("update app_settings set value = '6' where key = 'max_saved_replies'")
+    user, other = db.create_user(), db.create_user()
+    saved: list[dict[str, Any]] = []
+    refused: list[ApiError] = []
+    barrier = threading.Barrier(8)
+
+    def save(i: int) -> None:
+        with db.api_connect() as conn:
+            barrier.wait()
+            try:
+                saved.append(rpc(conn, user, "save_reply", analysis_id=None, reply=f"r{i}"))
+            except ApiError as exc:
+                refused.append(exc)
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(saved) == 6 and len(refused) == 2
+    full = refused[0]
+    assert (full.status, full.code) == (409, "too_many_saved_replies")
+    assert full.detail == {"saved": 6, "max_saved_replies": 6}
+    count = "select count(*) as n from saved_replies where user_id = %s"
+    assert db.fetchone(count, [user]) == {"n": 6}
+
+    with db.api_connect() as conn:
+        # saving one already saved still answers it; another user has their own limit
+        again = rpc(conn, user, "save_reply", analysis_id=None, reply=saved[0]["reply"])
+        assert again["id"] == saved[0]["id"]
+        assert rpc(conn, other, "save_reply", analysis_id=None, reply="mine")["reply"] == "mine"
+        rpc(conn, user, "delete_saved_reply", reply_id=saved[1]["id"])
+        assert rpc(conn, user, "save_reply", analysis_id=None, reply="room now")["reply"]
+    assert db.fetchone(count, [user]) == {"n": 6}

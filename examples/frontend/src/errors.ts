@@ -23,6 +23,7 @@ export type Show =
   | 'not_found'
   | 'not_allowed'
   | 'already_done'
+  | 'delete_saved_replies' // the saved replies are at their limit: delete some first
   | 'pay_open_invoice' // the billing portal: pay the unpaid invoice first
   | 'unavailable' //      "payments/analyses are unavailable right now"
   | 'try_again'
@@ -70,6 +71,7 @@ const RULES: Record<string, Rule> = {
   // history, saved replies, admin
   analysis_not_found: rule('no', 'not_found'),
   reply_not_found: rule('no', 'not_found'),
+  too_many_saved_replies: rule('no', 'delete_saved_replies'),
   user_not_found: rule('no', 'not_found'),
   forbidden: rule('no', 'not_allowed'),
   would_go_negative: rule('no', 'fix_input'),
