@@ -27,7 +27,8 @@ measures, each against its anchor in the same run:
     Then, not timed, a profile of each side (--profile-seconds): with
     pg_stat_statements tracking nested statements, the server time, rows and
     WAL bytes per call of every statement, including those inside
-    perform_action, so the table shows where the time goes.
+    perform_action, so the table shows where the time goes; and, from
+    pg_stat_user_functions in the same run, each function's calls and own time.
     And a breakdown (--breakdown-seconds each, one run per step, against the
     anchor's median): the same call path and clients calling stand-ins that do
     only the first steps of perform_action's work: nothing (the call path
@@ -77,14 +78,18 @@ from typing import Any
 import psycopg
 from benchlib import (
     PERF_RECORD,
+    STATS_FLUSH_SECONDS,
     cluster_cpu_seconds,
     cpu_buckets,
     cpu_buckets_table,
     free_port,
+    function_counters,
+    functions_table,
     markdown_option,
     perf_record,
     perf_usable,
     print_saved,
+    read_functions,
     read_statements,
     save_and_print,
     statements_table,
@@ -404,7 +409,11 @@ def profile_statements(
     with tracking_all_statements(partial(b.admin, db)):
         with b.admin(db) as conn:
             start = conn.execute("select pg_current_wal_insert_lsn()").fetchone()[0]  # type: ignore[index]
+            before = function_counters(conn)
         run = b.pgbench(db, user, pgbench_args, "profile")
+        time.sleep(STATS_FLUSH_SECONDS)
+        with b.admin(db) as conn:
+            functions = read_functions(before, function_counters(conn), run["transactions"])
     with b.admin(db) as conn:
         statements = read_statements(conn, db, run["transactions"] // 2, run["transactions"])
     tx = max(run["transactions"], 1)
@@ -423,6 +432,7 @@ def profile_statements(
         "server_cpu_us_per_tx": run["server_cpu_us_per_tx"],
         "wal_bytes_per_tx": run["wal_bytes_per_tx"],
         "statements": statements,
+        "functions": functions,
     }
 
 
@@ -963,6 +973,14 @@ def render(report: dict[str, Any]) -> str:
             "",
             statements_table(prof["statements"]),
         ]
+        if prof.get("functions"):
+            out += [
+                "",
+                f"Functions of {side} (pg_stat_user_functions in the same run; self time"
+                " leaves out the functions a function calls, not its statements):",
+                "",
+                functions_table(prof["functions"]),
+            ]
         out += [
             "",
             f"WAL of {side} by relation (pg_waldump, per transaction):",

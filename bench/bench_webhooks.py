@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/bench_webhooks.py [--seconds 15] [--connections 50]
        [--rounds 5] [--users 1000] [--threads 1] [--http httptools|h11] [--fast]
+       [--profile-seconds 10] [--perf-seconds 5]
        .venv/bin/python bench/bench_webhooks.py --markdown bench/results/webhooks-….json
 Needs wrk (apt-get install wrk).
 
@@ -36,6 +37,11 @@ The signed events are unique and held in memory; their number follows the
 rate measured in each warm-up (twice what the run needs at that rate), and a
 run that still runs out of events is repeated with twice as many, so the
 pool never caps a fast machine.
+After the rounds, untimed: a profile run (--profile-seconds) with every statement
+(pg_stat_statements, nested ones too) and every function call
+(pg_stat_user_functions) counted, and a run sampled by perf on every CPU
+(--perf-seconds; skipped when perf cannot sample), whose PostgreSQL samples are
+sorted by the work on their call stack (benchlib.CPU_BUCKETS).
 Writes JSON to bench/results/webhooks-<timestamp>.json and prints its tables
 from that JSON (`--markdown FILE` prints them again).
 """
@@ -54,6 +60,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from functools import partial
@@ -63,12 +70,21 @@ from typing import Any
 import psycopg
 import stripe
 from benchlib import (
+    PERF_RECORD,
+    STATS_FLUSH_SECONDS,
     cluster_cpu_seconds,
+    cpu_buckets,
+    cpu_buckets_table,
     cpu_seconds,
     free_port,
+    function_counters,
+    functions_table,
     machine_ticks,
     markdown_option,
+    perf_record,
+    perf_usable,
     print_saved,
+    read_functions,
     read_statements,
     save_and_print,
     statements_table,
@@ -280,6 +296,12 @@ def main() -> None:
     )
     parser.add_argument("--fast", action="store_true", help="fsync/synchronous_commit off")
     parser.add_argument(
+        "--perf-seconds",
+        type=float,
+        default=5,
+        help="an untimed api run sampled by perf for a CPU profile by kind of work (0: none)",
+    )
+    parser.add_argument(
         "--profile-seconds",
         type=float,
         default=10,
@@ -411,15 +433,21 @@ def main() -> None:
                 )
 
         profile: dict[str, Any] = {}
+        cpu_profile: dict[str, Any] = {}
         if args.profile_seconds:
             # not timed: where PostgreSQL's time per event goes, statement by statement
             connect = partial(psycopg.connect, superuser, autocommit=True)
             events = write_events(shm / "events.tsv", args.users, pool, f"p{uuid.uuid4().hex[:6]}")
             vacuum(superuser)
             with tracking_all_statements(connect):
+                with psycopg.connect(superuser, dbname="bench", autocommit=True) as conn:
+                    before = function_counters(conn)
                 before_cpu = cluster_cpu_seconds(pg.data_dir)
                 result = drive(api_port, events, args.connections, args.profile_seconds, 1)
                 cpu = cluster_cpu_seconds(pg.data_dir) - before_cpu
+                time.sleep(STATS_FLUSH_SECONDS)
+                with psycopg.connect(superuser, dbname="bench", autocommit=True) as conn:
+                    functions = read_functions(before, function_counters(conn), result["requests"])
             api_drives += 1
             warmed_up += result["status"]["2xx"]
             with connect() as conn:
@@ -430,7 +458,34 @@ def main() -> None:
                     "statements": read_statements(
                         conn, "bench", result["requests"] // 20, result["requests"]
                     ),
+                    "functions": functions,
                 }
+        if args.perf_seconds and perf_usable():
+            # not timed: where PostgreSQL's CPU goes, by kind of work (perf, every CPU)
+            events = write_events(shm / "events.tsv", args.users, pool, f"f{uuid.uuid4().hex[:6]}")
+            vacuum(superuser)
+            margin = 3
+            loads: list[dict[str, Any]] = []
+            load = threading.Thread(
+                target=lambda: loads.append(
+                    drive(api_port, events, args.connections, args.perf_seconds + 2 * margin, 1)
+                )
+            )
+            before_cpu = cluster_cpu_seconds(pg.data_dir)
+            load.start()
+            time.sleep(margin)
+            perf_record(args.perf_seconds, base / "perf.data")
+            load.join()
+            cpu = cluster_cpu_seconds(pg.data_dir) - before_cpu
+            api_drives += 1
+            warmed_up += loads[0]["status"]["2xx"]
+            cpu_profile = {
+                "seconds": args.perf_seconds,
+                "command": " ".join(PERF_RECORD),
+                "per_second": loads[0]["per_second"],
+                "postgres_cpu_us_per_event": round(cpu * 1e6 / max(loads[0]["requests"], 1)),
+                **cpu_buckets(base / "perf.data"),
+            }
 
         with psycopg.connect(dsn) as conn:
             counts = conn.execute(
@@ -501,6 +556,7 @@ def main() -> None:
         "summary": summary,
         "rounds": rounds,
         "profile": profile,
+        "cpu_profile": cpu_profile,
     }
     save_and_print("webhooks", report, render)
     if not exactly_once or mismatches:
@@ -566,7 +622,33 @@ def render(report: dict[str, Any]) -> str:
                 "",
                 statements_table(prof["statements"], "event"),
             ]
+            + (
+                [
+                    "",
+                    "Functions (pg_stat_user_functions in the same run; self time leaves out"
+                    " the functions a function calls, not its statements):",
+                    "",
+                    functions_table(prof["functions"], "event"),
+                ]
+                if prof.get("functions")
+                else []
+            )
             if (prof := report.get("profile"))
+            else []
+        )
+        + (
+            [
+                "",
+                "CPU profile of `POST /api/webhook/stripe`"
+                f" ({cpu['command']}, {cpu['seconds']:g} s,"
+                f" {cpu['samples']} samples of PostgreSQL's processes;"
+                f" {cpu['per_second']:,.0f} events/s and {cpu['postgres_cpu_us_per_event']} µs"
+                " PostgreSQL CPU per event while sampled; a sample counts for the first line,"
+                " from the top of benchlib.CPU_BUCKETS, whose work is on its call stack):",
+                "",
+                cpu_buckets_table(cpu, cpu["postgres_cpu_us_per_event"], "event"),
+            ]
+            if (cpu := report.get("cpu_profile", {})).get("buckets")
             else []
         )
     )

@@ -98,9 +98,11 @@ def save_and_print(
 @contextmanager
 def tracking_all_statements(connect: Callable[[], Any]) -> Iterator[None]:
     """pg_stat_statements (preloaded with track = none, installed in schema `bench`)
-    counts every statement, those inside functions too, for the duration of the block."""
+    counts every statement, those inside functions too, and pg_stat_user_functions
+    every function call (`track_functions = all`), for the duration of the block."""
     with connect() as conn:
         conn.execute("alter system set pg_stat_statements.track = 'all'")
+        conn.execute("alter system set track_functions = 'all'")
         conn.execute("select pg_reload_conf()")
         time.sleep(0.5)
         conn.execute("select bench.pg_stat_statements_reset()")
@@ -109,7 +111,65 @@ def tracking_all_statements(connect: Callable[[], Any]) -> Iterator[None]:
     finally:
         with connect() as conn:
             conn.execute("alter system reset pg_stat_statements.track")
+            conn.execute("alter system reset track_functions")
             conn.execute("select pg_reload_conf()")
+
+
+# A backend that went idle less than a second after its last report sends its
+# statistics 10 s later (PostgreSQL 15's PGSTAT_IDLE_INTERVAL): wait that long before
+# reading the function counters of a run.
+STATS_FLUSH_SECONDS = 11.0
+
+
+def function_counters(conn: Any) -> dict[str, tuple[int, float, float]]:
+    """pg_stat_user_functions of the current database: (calls, total ms, self ms) by name."""
+    rows = conn.execute(
+        "select funcid::regprocedure::text, calls, total_time, self_time"
+        " from pg_stat_user_functions"
+    ).fetchall()
+    return {name: (calls, total, own) for name, calls, total, own in rows}
+
+
+def read_functions(
+    before: dict[str, tuple[int, float, float]],
+    after: dict[str, tuple[int, float, float]],
+    per: int,
+) -> list[dict[str, Any]]:
+    """The functions that took the most time of their own between two readings, per
+    `per` units (self time: without the functions they call; with their statements)."""
+    per = max(per, 1)
+    out = []
+    for name, (calls, total, own) in after.items():
+        calls0, total0, own0 = before.get(name, (0, 0.0, 0.0))
+        if calls - calls0 > 0:
+            n = calls - calls0
+            out.append(
+                {
+                    "function": name,
+                    "calls_per_tx": round(n / per, 2),
+                    "self_us_per_call": round((own - own0) * 1000 / n, 1),
+                    "total_us_per_call": round((total - total0) * 1000 / n, 1),
+                    "self_us_per_tx": round((own - own0) * 1000 / per, 1),
+                }
+            )
+    return sorted(out, key=lambda f: -float(f["self_us_per_tx"]))[:15]
+
+
+def functions_table(functions: list[dict[str, Any]], unit: str = "tx") -> str:
+    """read_functions() as a Markdown table."""
+    return table(
+        ("function", f"calls/{unit}", "self µs/call", "total µs/call", f"self µs/{unit}"),
+        [
+            (
+                f"`{f['function']}`",
+                f["calls_per_tx"],
+                f["self_us_per_call"],
+                f["total_us_per_call"],
+                f["self_us_per_tx"],
+            )
+            for f in functions
+        ],
+    )
 
 
 def read_statements(conn: Any, database: str, min_calls: int, per: int) -> list[dict[str, Any]]:
