@@ -2254,10 +2254,13 @@ $$;
 -- Name: payment_intent_lock_key(text); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.payment_intent_lock_key(payment_intent text) RETURNS bigint
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE plpgsql IMMUTABLE
     SET search_path TO ''
     AS $$
-  select pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0)
+begin
+  -- plpgsql: a SQL function that pins search_path is planned again at each call
+  return pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0);
+end
 $$;
 
 -- Name: perform_action(text, jsonb, text); Type: FUNCTION; Schema: private; Owner: -

@@ -148,11 +148,14 @@ grant execute on function private.change_tier(uuid, text, text, jsonb) to servic
 -- commits waits, then sees the payment (else it would record the refund as one of no pack
 -- while the grant misses it, and the pack would stay granted).
 create or replace function private.payment_intent_lock_key(payment_intent text) returns bigint
-language sql
+language plpgsql
 immutable
 set search_path = ''
 as $$
-  select pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0)
+begin
+  -- plpgsql: a SQL function that pins search_path is planned again at each call
+  return pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0);
+end
 $$;
 grant execute on function private.payment_intent_lock_key(text) to service_role;
 
