@@ -1495,11 +1495,13 @@ $$;
 -- Name: credit_day(timestamp with time zone); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.credit_day(at timestamp with time zone DEFAULT now()) RETURNS date
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select ((at - make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer))
-          at time zone (private.setting('reset_timezone') #>> '{}'))::date
+begin
+  return ((at - make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer))
+          at time zone (private.setting('reset_timezone') #>> '{}'))::date;
+end
 $$;
 
 -- Name: cron_jobs(integer); Type: FUNCTION; Schema: private; Owner: -
@@ -2231,12 +2233,14 @@ $$;
 -- Name: next_reset_at(date); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.next_reset_at(day date) RETURNS timestamp with time zone
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
+begin
   -- local midnight after `day`, plus reset.hour, read in reset.timezone
-  select ((day + 1)::timestamp at time zone (private.setting('reset_timezone') #>> '{}'))
-         + make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer)
+  return ((day + 1)::timestamp at time zone (private.setting('reset_timezone') #>> '{}'))
+         + make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer);
+end
 $$;
 
 -- Name: pack_payment_exists(text, text); Type: FUNCTION; Schema: private; Owner: -
@@ -3272,10 +3276,12 @@ $$;
 -- Name: setting(text); Type: FUNCTION; Schema: private; Owner: -
 
 CREATE FUNCTION private.setting(setting_key text) RETURNS jsonb
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select s.value from public.app_settings s where s.key = setting_key
+begin
+  return (select s.value from public.app_settings s where s.key = setting_key);
+end
 $$;
 
 -- Name: stripe_id(jsonb); Type: FUNCTION; Schema: private; Owner: -

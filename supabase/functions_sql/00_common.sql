@@ -19,13 +19,16 @@ $$;
 grant execute on function private.raise_api_error(integer, text, jsonb, text) to authenticated, service_role;
 
 -- One run-time setting from app_settings (synced from config.toml).
+-- These helpers are plpgsql: a SQL function that pins search_path is planned at each call.
 create or replace function private.setting(setting_key text) returns jsonb
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select s.value from public.app_settings s where s.key = setting_key
+begin
+  return (select s.value from public.app_settings s where s.key = setting_key);
+end
 $$;
 grant execute on function private.setting(text) to authenticated, service_role;
 
@@ -50,26 +53,30 @@ grant execute on function private.required_setting(text) to authenticated, servi
 
 -- The credit day containing `at`: local date in reset.timezone of at - reset.hour hours.
 create or replace function private.credit_day(at timestamptz default now()) returns date
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
-  select ((at - make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer))
-          at time zone (private.setting('reset_timezone') #>> '{}'))::date
+begin
+  return ((at - make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer))
+          at time zone (private.setting('reset_timezone') #>> '{}'))::date;
+end
 $$;
 grant execute on function private.credit_day(timestamptz) to authenticated, service_role;
 
 -- The first instant at which the credit day is later than `day`.
 create or replace function private.next_reset_at(day date) returns timestamptz
-language sql
+language plpgsql
 stable
 security definer
 set search_path = ''
 as $$
+begin
   -- local midnight after `day`, plus reset.hour, read in reset.timezone
-  select ((day + 1)::timestamp at time zone (private.setting('reset_timezone') #>> '{}'))
-         + make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer)
+  return ((day + 1)::timestamp at time zone (private.setting('reset_timezone') #>> '{}'))
+         + make_interval(hours => (private.setting('reset_hour') #>> '{}')::integer);
+end
 $$;
 grant execute on function private.next_reset_at(date) to authenticated, service_role;
 
