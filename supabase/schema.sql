@@ -3666,91 +3666,111 @@ $$;
 -- Name: admin_get_metrics(date, date); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.admin_get_metrics(from_date date, to_date date) RETURNS public.admin_metrics_report
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.admin_get_metrics(from_date, to_date)
+begin
+  return private.admin_get_metrics(from_date, to_date);
+end
 $$;
 
 -- Name: admin_list_users(text, text, integer, integer); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.admin_list_users(search text DEFAULT NULL::text, tier text DEFAULT NULL::text, page_size integer DEFAULT 50, page_offset integer DEFAULT 0) RETURNS public.admin_users_page
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.admin_list_users(search, tier, page_size, page_offset)
+begin
+  return private.admin_list_users(search, tier, page_size, page_offset);
+end
 $$;
 
 -- Name: delete_saved_reply(uuid); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.delete_saved_reply(reply_id uuid) RETURNS TABLE(id uuid, deleted boolean)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select * from private.delete_saved_reply(reply_id)
+begin
+  return query select * from private.delete_saved_reply(reply_id);
+end
 $$;
 
 -- Name: export_my_data(); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.export_my_data() RETURNS public.data_export
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.export_my_data()
+begin
+  return private.export_my_data();
+end
 $$;
 
 -- Name: get_analysis(uuid); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.get_analysis(analysis_id uuid) RETURNS public.analysis_detail
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.get_analysis(analysis_id)
+begin
+  return private.get_analysis(analysis_id);
+end
 $$;
 
 -- Name: get_credits(); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.get_credits() RETURNS TABLE(credits_remaining integer, daily_credits integer, purchased_credits integer, daily_limit integer, tier text, next_reset_at timestamp with time zone, restricted boolean)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select * from private.get_credits()
+begin
+  return query select * from private.get_credits();
+end
 $$;
 
 -- Name: get_history(integer, text); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.get_history(page_size integer DEFAULT 20, cursor text DEFAULT NULL::text) RETURNS public.history_page
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.get_history(page_size, cursor)
+begin
+  return private.get_history(page_size, cursor);
+end
 $$;
 
 -- Name: get_saved_replies(integer, text); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.get_saved_replies(page_size integer DEFAULT 50, cursor text DEFAULT NULL::text) RETURNS public.saved_replies_page
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.get_saved_replies(page_size, cursor)
+begin
+  return private.get_saved_replies(page_size, cursor);
+end
 $$;
 
 -- Name: perform_action(text, jsonb, text); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.perform_action(action_type text, input jsonb, idempotency_key text DEFAULT NULL::text) RETURNS TABLE(analysis_id uuid, status text, cost integer, credits_remaining integer, daily_credits integer, purchased_credits integer, replayed boolean)
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select * from private.perform_action(action_type, input, idempotency_key)
+begin
+  return query select * from private.perform_action(action_type, input, idempotency_key);
+end
 $$;
 
 -- Name: save_reply(uuid, text); Type: FUNCTION; Schema: public; Owner: -
 
 CREATE FUNCTION public.save_reply(analysis_id uuid, reply text) RETURNS public.saved_reply
-    LANGUAGE sql
+    LANGUAGE plpgsql
     SET search_path TO ''
     AS $$
-  select private.save_reply(analysis_id, reply)
+begin
+  return private.save_reply(analysis_id, reply);
+end
 $$;
 
 -- Name: disputes; Type: TABLE; Schema: private; Owner: -

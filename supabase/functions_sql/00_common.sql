@@ -19,7 +19,8 @@ $$;
 grant execute on function private.raise_api_error(integer, text, jsonb, text) to authenticated, service_role;
 
 -- One run-time setting from app_settings (synced from config.toml).
--- These helpers are plpgsql: a SQL function that pins search_path is planned at each call.
+-- Helpers and the public RPC wrappers are plpgsql: a SQL function that pins search_path is
+-- planned again at each call.
 create or replace function private.setting(setting_key text) returns jsonb
 language plpgsql
 stable

@@ -169,11 +169,13 @@ returns table (
   credits_remaining integer, daily_credits integer, purchased_credits integer,
   daily_limit integer, tier text, next_reset_at timestamptz, restricted boolean
 )
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select * from private.get_credits()
+begin
+  return query select * from private.get_credits();
+end
 $$;
 grant execute on function public.get_credits() to authenticated;
 
@@ -492,11 +494,13 @@ create or replace function public.perform_action(
   analysis_id uuid, status text, cost integer, credits_remaining integer,
   daily_credits integer, purchased_credits integer, replayed boolean
 )
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select * from private.perform_action(action_type, input, idempotency_key)
+begin
+  return query select * from private.perform_action(action_type, input, idempotency_key);
+end
 $$;
 grant execute on function public.perform_action(text, jsonb, text) to authenticated;
 

@@ -116,11 +116,13 @@ grant execute on function private.get_history(integer, text) to authenticated;
 -- The signed-in user's analyses, newest first, one page at a time.
 create or replace function public.get_history(page_size integer default 20, cursor text default null)
 returns public.history_page
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.get_history(page_size, cursor)
+begin
+  return private.get_history(page_size, cursor);
+end
 $$;
 grant execute on function public.get_history(integer, text) to authenticated;
 
@@ -152,11 +154,13 @@ grant execute on function private.get_analysis(uuid) to authenticated;
 
 -- One analysis of the signed-in user, with its input and result.
 create or replace function public.get_analysis(analysis_id uuid) returns public.analysis_detail
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.get_analysis(analysis_id)
+begin
+  return private.get_analysis(analysis_id);
+end
 $$;
 grant execute on function public.get_analysis(uuid) to authenticated;
 
@@ -216,11 +220,13 @@ grant execute on function private.save_reply(uuid, text) to authenticated;
 -- Save a suggested reply (deduplicated per analysis and text); returns the saved row.
 create or replace function public.save_reply(analysis_id uuid, reply text)
 returns public.saved_reply
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.save_reply(analysis_id, reply)
+begin
+  return private.save_reply(analysis_id, reply);
+end
 $$;
 grant execute on function public.save_reply(uuid, text) to authenticated;
 
@@ -276,11 +282,13 @@ grant execute on function private.get_saved_replies(integer, text) to authentica
 -- The signed-in user's saved replies, newest first, one page at a time.
 create or replace function public.get_saved_replies(page_size integer default 50, cursor text default null)
 returns public.saved_replies_page
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.get_saved_replies(page_size, cursor)
+begin
+  return private.get_saved_replies(page_size, cursor);
+end
 $$;
 grant execute on function public.get_saved_replies(integer, text) to authenticated;
 
@@ -307,10 +315,12 @@ grant execute on function private.delete_saved_reply(uuid) to authenticated;
 -- Delete a saved reply of the signed-in user; one row.
 create or replace function public.delete_saved_reply(reply_id uuid)
 returns table (id uuid, deleted boolean)
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select * from private.delete_saved_reply(reply_id)
+begin
+  return query select * from private.delete_saved_reply(reply_id);
+end
 $$;
 grant execute on function public.delete_saved_reply(uuid) to authenticated;

@@ -243,11 +243,13 @@ grant execute on function private.admin_get_metrics(date, date) to authenticated
 -- Daily metrics between two UTC dates (admins and service role only).
 create or replace function public.admin_get_metrics(from_date date, to_date date)
 returns public.admin_metrics_report
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.admin_get_metrics(from_date, to_date)
+begin
+  return private.admin_get_metrics(from_date, to_date);
+end
 $$;
 revoke all on function public.admin_get_metrics(date, date) from public, anon;
 grant execute on function public.admin_get_metrics(date, date) to authenticated, service_role;
@@ -315,11 +317,13 @@ create or replace function public.admin_list_users(
   search text default null, tier text default null,
   page_size integer default 50, page_offset integer default 0
 ) returns public.admin_users_page
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.admin_list_users(search, tier, page_size, page_offset)
+begin
+  return private.admin_list_users(search, tier, page_size, page_offset);
+end
 $$;
 revoke all on function public.admin_list_users(text, text, integer, integer) from public, anon;
 grant execute on function public.admin_list_users(text, text, integer, integer)
@@ -406,7 +410,7 @@ returns table (
   user_id uuid, delta integer, transaction_id bigint, daily_credits integer,
   purchased_credits integer, credits_remaining integer
 )
-language sql
+language sql  -- not plpgsql: its result columns repeat the parameters' names
 security invoker
 set search_path = ''
 as $$

@@ -88,11 +88,13 @@ grant execute on function private.export_my_data() to authenticated;
 
 -- Everything the signed-in user owns: the account row and its ledger, analyses, replies, payments.
 create or replace function public.export_my_data() returns public.data_export
-language sql
+language plpgsql
 security invoker
 set search_path = ''
 as $$
-  select private.export_my_data()
+begin
+  return private.export_my_data();
+end
 $$;
 revoke all on function public.export_my_data() from public, anon;
 grant execute on function public.export_my_data() to authenticated;
