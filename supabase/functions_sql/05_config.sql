@@ -10,6 +10,7 @@ set search_path = ''
 as $$
 declare
   v_counts jsonb;
+  v_buckets regclass := pg_catalog.to_regclass('storage.buckets');
 begin
   insert into public.tiers (id, name, daily_credits, stripe_price_id, sort_order, active)
   select k, v ->> 'name', (v ->> 'daily_credits')::integer,
@@ -77,7 +78,17 @@ begin
 
   -- The private bucket screenshots are uploaded to (Supabase Storage, where present), and
   -- what Storage lets into it: files up to the size limit, of the screenshot types only.
-  if pg_catalog.to_regclass('storage.buckets') is not null then
+  -- A Storage without upload limits (an older local cluster) gets the bucket alone; the
+  -- worker still refuses bigger and other files.
+  if v_buckets is null then
+    null;
+  elsif (select count(*) from pg_catalog.pg_attribute a
+          where a.attrelid = v_buckets and not a.attisdropped
+            and a.attname in ('file_size_limit', 'allowed_mime_types')) < 2 then
+    execute 'insert into storage.buckets (id, name, public) values ($1, $1, false)'
+            ' on conflict (id) do nothing'
+      using cfg #>> '{storage,screenshot_bucket}';
+  else
     execute 'insert into storage.buckets (id, name, public, file_size_limit, allowed_mime_types)'
             ' values ($1, $1, false, $2, $3)'
             ' on conflict (id) do update set file_size_limit = excluded.file_size_limit,'

@@ -8,6 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from pyworker import devstack
 from pyworker.migrate import migrate, status
 from pyworker.settings import SettingsError, load_config
 from tests.py.dbtools import TestDatabase, as_role, as_user, balances, ledger_mismatches
@@ -64,6 +65,28 @@ def test_config_sync_creates_the_private_screenshot_bucket(db: TestDatabase) -> 
         "public": False,
         "file_size_limit": storage.max_screenshot_bytes,
         "allowed_mime_types": ["image/png", "image/jpeg", "image/webp", "image/gif"],
+    }
+
+
+def test_config_sync_on_a_storage_without_upload_limits_still_syncs_everything(
+    db: TestDatabase,
+) -> None:
+    """An older local cluster's storage.buckets has no limit columns: the bucket is made
+    without them, and the settings (max_saved_replies here) are still written."""
+    with db.connect(devstack.SUPERUSER, autocommit=True) as conn:
+        conn.execute("delete from storage.buckets")
+        conn.execute(
+            "alter table storage.buckets"
+            " drop column file_size_limit, drop column allowed_mime_types"
+        )
+    db.execute("delete from app_settings where key = 'max_saved_replies'")
+    migrate(db.owner_dsn, load_config())
+    bucket = load_config().storage.screenshot_bucket
+    assert db.fetchone("select public from storage.buckets where id = %s", [bucket]) == {
+        "public": False
+    }
+    assert db.fetchone("select value from app_settings where key = 'max_saved_replies'") == {
+        "value": 1000
     }
 
 
