@@ -2262,7 +2262,6 @@ CREATE FUNCTION private.payment_intent_lock_key(payment_intent text) RETURNS big
     SET search_path TO ''
     AS $$
 begin
-  -- plpgsql: a SQL function that pins search_path is planned again at each call
   return pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0);
 end
 $$;

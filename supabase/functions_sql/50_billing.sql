@@ -153,7 +153,6 @@ immutable
 set search_path = ''
 as $$
 begin
-  -- plpgsql: a SQL function that pins search_path is planned again at each call
   return pg_catalog.hashtextextended('stripe_payment:' || payment_intent, 0);
 end
 $$;

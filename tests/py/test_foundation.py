@@ -12,6 +12,7 @@ from pyworker import devstack
 from pyworker.migrate import migrate, status
 from pyworker.settings import SettingsError, load_config
 from tests.py.dbtools import TestDatabase, as_role, as_user, balances, ledger_mismatches
+from tests.py.test_providers_storage import storage_config
 
 
 def test_signup_creates_account_with_default_tier_allowance_and_bonus(db: TestDatabase) -> None:
@@ -94,13 +95,7 @@ def test_config_sync_sets_a_changed_screenshot_limit_on_the_existing_bucket(
     db: TestDatabase,
 ) -> None:
     cfg = load_config()
-    smaller = cfg.model_copy(
-        update={
-            "storage": cfg.storage.model_copy(
-                update={"max_screenshot_bytes": 1_000_000, "screenshot_types": ["image/png"]}
-            )
-        }
-    )
+    smaller = storage_config(max_screenshot_bytes=1_000_000, screenshot_types=["image/png"])
     try:
         migrate(db.owner_dsn, smaller)
         row = db.fetchone(

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from pyworker.providers import ProviderError
-from pyworker.settings import Secrets, load_config
+from pyworker.settings import Config, Secrets, load_config
 from pyworker.storage import ScreenshotStore
 
 PNG = b"\x89PNG\r\n\x1a\nscreenshot"
@@ -62,6 +62,12 @@ def storage_api() -> Iterator[tuple[str, list[dict[str, Any]]]]:
         server.server_close()
 
 
+def storage_config(**fields: Any) -> Config:
+    """config.toml with some `[storage]` settings changed."""
+    cfg = load_config()
+    return cfg.model_copy(update={"storage": cfg.storage.model_copy(update=fields)})
+
+
 def test_screenshot_is_downloaded_with_the_supabase_client_and_service_key(
     storage_api: tuple[str, list[dict[str, Any]]],
 ) -> None:
@@ -95,10 +101,7 @@ def test_screenshot_over_the_size_limit_in_storage_is_refused_for_good(
     storage_api: tuple[str, list[dict[str, Any]]],
 ) -> None:
     url, _ = storage_api
-    cfg = load_config()
-    cfg = cfg.model_copy(
-        update={"storage": cfg.storage.model_copy(update={"max_screenshot_bytes": len(PNG) - 1})}
-    )
+    cfg = storage_config(max_screenshot_bytes=len(PNG) - 1)
     store = ScreenshotStore(cfg, Secrets(supabase_url=url, supabase_service_role_key=KEY))
     with pytest.raises(ProviderError) as info:
         asyncio.run(store.load("u1/chat.png"))
@@ -109,14 +112,7 @@ def test_screenshot_over_the_size_limit_in_storage_is_refused_for_good(
 def test_local_screenshot_over_the_limit_or_of_another_type_is_refused_unread(
     tmp_path: Path,
 ) -> None:
-    cfg = load_config()
-    cfg = cfg.model_copy(
-        update={
-            "storage": cfg.storage.model_copy(
-                update={"local_dir": str(tmp_path), "max_screenshot_bytes": 100}
-            )
-        }
-    )
+    cfg = storage_config(local_dir=str(tmp_path), max_screenshot_bytes=100)
     folder = tmp_path / "screenshots" / "u1"
     folder.mkdir(parents=True)
     (folder / "big.png").write_bytes(PNG + b"\0" * 100)
@@ -136,10 +132,7 @@ def test_local_screenshot_over_the_limit_or_of_another_type_is_refused_unread(
 
 
 def test_local_folder_is_used_without_supabase_and_paths_cannot_escape(tmp_path: Path) -> None:
-    cfg = load_config()
-    cfg = cfg.model_copy(
-        update={"storage": cfg.storage.model_copy(update={"local_dir": str(tmp_path)})}
-    )
+    cfg = storage_config(local_dir=str(tmp_path))
     (tmp_path / "screenshots" / "u1").mkdir(parents=True)
     (tmp_path / "screenshots" / "u1" / "chat.jpg").write_bytes(PNG)
     (tmp_path / "secret.png").write_bytes(b"not yours")
